@@ -1,0 +1,57 @@
+"""Every knob, the Jupyter way: one Configurable fed by the front end's config."""
+
+from __future__ import annotations
+
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
+from traitlets.config import Configurable
+
+
+class ContainerizeConfig(Configurable):
+    """Configuration shared by the CLI, the server extension, the magic and the widget."""
+
+    base_image = Unicode(
+        "", help="Base image for environment images; empty picks one for the kernel's Python."
+    ).tag(config=True)
+    builder = Enum(
+        ["auto", "layers", "classic"],
+        default_value="auto",
+        help="How images are made: layers assembled outside the engine, or the classic builder.",
+    ).tag(config=True)
+    lock_mode = Enum(
+        ["full", "imported"], default_value="full", help="Default lock mode."
+    ).tag(config=True)
+    platform = Unicode("linux/amd64", help="Target platform of images.").tag(config=True)
+    context_max_bytes = Int(
+        200 * 1024 * 1024, help="Largest build context (project files) in bytes."
+    ).tag(config=True)
+    index_url = Unicode(
+        "", help="Package index for image installs; empty uses the host's http(s) setting or PyPI."
+    ).tag(config=True)
+    ca_bundle = Unicode(
+        "",
+        help="CA bundle used at build time (a corporate proxy); empty finds the host's bundle.",
+    ).tag(config=True)
+    keep_ca_bundle = Bool(
+        False, help="Keep the CA bundle in the image's trust store."
+    ).tag(config=True)
+    registry = Unicode("", help="Team registry host[:port][/namespace].").tag(config=True)
+    team_repositories = List(
+        Unicode(), help="Repositories to read when the registry has no catalog."
+    ).tag(config=True)
+    run_timeout = Float(3600.0, help="Default run timeout in seconds.").tag(config=True)
+    ready_timeout = Float(60.0, help="Seconds a deployment may take to become ready.").tag(
+        config=True
+    )
+    request_max_bytes = Int(
+        32 * 1024 * 1024, help="Largest request body a serving container accepts."
+    ).tag(config=True)
+    max_batch_size = Int(256, help="Most rows merged into one predict call.").tag(config=True)
+    max_batch_wait_ms = Float(2.0, help="Longest wait for more requests to merge.").tag(
+        config=True
+    )
+    allow_build = Bool(True, help="Allow building images (server).").tag(config=True)
+    allow_push = Bool(True, help="Allow pushing images (server).").tag(config=True)
+    allow_serve = Bool(True, help="Allow starting serving containers (server).").tag(config=True)
+    extra_labels = Dict(
+        value_trait=Unicode(), help="Labels added to every image and container we create."
+    ).tag(config=True)
