@@ -1,0 +1,141 @@
+"""The verbs the server runs as jobs: which options each takes, and the call into ``core.api``.
+
+Option names keep the CLI's spelling (DESIGN section 1). A request body is checked here before
+any job is created, so a bad body is a 400 that names the option, never a failed job.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..core import api
+from ..core.errors import ContainerizeError, VerbDisabledError
+from ..core.jobs import JobStore
+from ..core.models import EnvironmentSpec
+
+Number = (int, float)
+
+# kind -> option -> accepted JSON type(s)
+OPTIONS: dict[str, dict[str, Any]] = {
+    "build": {
+        "base": str,
+        "lock": str,
+        "tag": str,
+        "no_cache": bool,
+        "kernel_id": str,
+        "strip_outputs": bool,
+        "allow_flagged_outputs": bool,
+        "dry_run": bool,
+    },
+    "run": {
+        "parameters": dict,
+        "kernel_id": str,
+        "lock": str,
+        "base": str,
+        "timeout": Number,
+        "image": str,
+        "strip_outputs": bool,
+        "allow_flagged_outputs": bool,
+    },
+    "serve": {"model": str, "name": str, "kernel_id": str, "host": str},
+    "push": {"reference": str, "tag": str},
+}
+REQUIRED: dict[str, tuple[str, ...]] = {"serve": ("model",), "push": ()}
+SWITCH = {
+    "build": "allow_build",
+    "run": "allow_build",
+    "serve": "allow_serve",
+    "push": "allow_push",
+}
+LOCK_MODES = ("full", "imported")
+
+
+class BadRequest(ContainerizeError):
+    """A request body that does not say what the verb needs."""
+
+
+def check_options(kind: Any, options: Any) -> dict[str, Any]:
+    """The options of a job request, checked; raises :class:`BadRequest` with a hint."""
+    if kind not in OPTIONS:
+        raise BadRequest(f"unknown job kind {kind!r}", f"use one of: {', '.join(OPTIONS)}")
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise BadRequest("'options' must be a JSON object", 'e.g. {"lock": "imported"}')
+    allowed = OPTIONS[kind]
+    for name, value in options.items():
+        if name not in allowed:
+            raise BadRequest(
+                f"{kind} takes no option {name!r}", f"{kind} takes: {', '.join(sorted(allowed))}"
+            )
+        wanted = allowed[name]
+        if not isinstance(value, wanted) or (isinstance(value, bool) and wanted is Number):
+            raise BadRequest(f"option {name!r} has the wrong type", _type_hint(name, wanted))
+    for name in REQUIRED.get(kind, ()):
+        if not options.get(name):
+            raise BadRequest(f"{kind} needs the option {name!r}", f"add {name!r} to 'options'")
+    if options.get("lock", "full") not in LOCK_MODES:
+        raise BadRequest(f"unknown lock mode {options['lock']!r}", "use 'full' or 'imported'")
+    return dict(options)
+
+
+def _type_hint(name: str, wanted: Any) -> str:
+    names = {str: "a string", bool: "true or false", dict: "an object", Number: "a number"}
+    return f"{name!r} must be {names.get(wanted, 'another type')}"
+
+
+def check_allowed(kind: str, config: Any) -> None:
+    """403 when an administrator switched this verb off (DESIGN section 9)."""
+    switch = SWITCH[kind]
+    if not getattr(config, switch, True):
+        raise VerbDisabledError(
+            f"{kind} is switched off on this server",
+            f"an administrator set ContainerizeConfig.{switch} = False",
+        )
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when its job was cancelled."""
+
+
+def call_verb(
+    kind: str,
+    notebook: Path,
+    options: dict[str, Any],
+    *,
+    progress: Callable[[Any], None],
+    cancel: threading.Event,
+    store: JobStore,
+    job_id: str,
+    spec: EnvironmentSpec | None,
+    resolve: Callable[[str], Path],
+    config: Any = None,
+) -> dict[str, Any]:
+    """Run one verb in this (worker) thread; returns the JSON of what it returned."""
+    opts = {k: v for k, v in options.items() if k != "kernel_id"}
+    if kind == "build":
+        extra = _named(api.build, config=config)
+        result: Any = api.build(notebook, spec=spec, progress=progress, **extra, **opts)
+    elif kind == "run":
+        extra = _named(api.run, job_id=job_id, spec=spec, config=config)
+        result = api.run(notebook, progress=progress, cancel=cancel, store=store, **extra, **opts)
+    elif kind == "serve":
+        model = resolve(opts.pop("model"))
+        extra = _named(api.serve, spec=spec, config=config)
+        result = api.serve(model, notebook=notebook, progress=progress, **extra, **opts)
+    else:
+        push = getattr(api, "push", None)
+        if push is None:
+            raise ContainerizeError("push is not available in this version", "update the package")
+        result = push(opts.pop("reference", None), progress=progress, **opts)
+    return result.to_json() if hasattr(result, "to_json") else {"value": result}
+
+
+def _named(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
+    """The arguments ``fn`` names in its signature (a ``**options`` catch-all does not count)."""
+    names = set(inspect.signature(fn).parameters)
+    return {k: v for k, v in candidates.items() if v is not None and k in names}
