@@ -1,0 +1,204 @@
+"""The ASGI application: routing, auth, limits, metrics; no web framework."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from . import handlers
+from .batching import MicroBatcher
+from .errors import ClientError
+from .http import Receive, Scope, Send, header, respond, respond_error, respond_json
+from .inputs import Inputs
+from .metrics import Metrics
+from .model import ServedModel
+from .registry import Registry
+from .settings import Settings
+
+log = logging.getLogger("jupyter_containerize.serving")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("jupyter-containerize")
+    except Exception:
+        return "unknown"
+
+
+_FIXED = {
+    "/ping",
+    "/invocations",
+    "/metrics",
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/repository/index",
+}
+
+
+def route_of(method: str, path: str) -> tuple[str, Optional[str], str]:
+    """(route template, model name or None, action) for a request path."""
+    if path in _FIXED:
+        return path, None, path
+    parts = path.strip("/").split("/")
+    if len(parts) >= 3 and parts[:2] == ["v2", "models"]:
+        name, rest = parts[2], parts[3:]
+        if len(rest) >= 2 and rest[0] == "versions":
+            rest = rest[2:]
+        action = rest[0] if rest else "metadata"
+        if len(rest) <= 1 and action in ("metadata", "ready", "infer"):
+            suffix = "" if action == "metadata" else f"/{action}"
+            return f"/v2/models/{{name}}{suffix}", name, action
+    if (
+        len(parts) == 5
+        and parts[:3] == ["v2", "repository", "models"]
+        and parts[4] in ("load", "unload")
+    ):
+        return f"/v2/repository/models/{{name}}/{parts[4]}", parts[3], parts[4]
+    return "other", None, "unknown"
+
+
+_OPEN = {"/ping", "/v2/health/live", "/v2/health/ready", "/v2", "/metrics", "ready"}
+_POST = {"/invocations", "infer", "load", "unload", "/v2/repository/index"}
+
+
+class ServingApp:
+    """ASGI app serving one default model (and any loaded beside it)."""
+
+    def __init__(self, settings: Settings, on_fatal: Optional[Callable[[str], None]] = None):
+        self.settings = settings
+        self.on_fatal = on_fatal
+        self.metrics = Metrics()
+        self.registry: Optional[Registry] = None  # made inside the event loop
+        self.batcher: Optional[MicroBatcher] = None
+        self.version = _version()
+        self._token = settings.token.encode() if settings.token else None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def startup(self) -> None:
+        self.registry = Registry(self.metrics, self.settings.model_name)
+        self.batcher = MicroBatcher(
+            self.settings.max_batch_size,
+            self.settings.max_batch_wait_ms,
+            self.metrics.observe_batch,
+        )
+        task = asyncio.get_running_loop().create_task(self._load_default())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load_default(self) -> None:
+        assert self.registry is not None
+        ok = await self.registry.load_at_startup(self.settings.model_path, self.settings.model_name)
+        if not ok and self.on_fatal is not None:
+            self.on_fatal(self.registry.failure or "model failed to load")
+
+    async def shutdown(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+        if self.registry is not None:
+            self.registry.close()
+
+    async def predict(self, model: ServedModel, method: str, inputs: Inputs) -> np.ndarray:
+        assert self.batcher is not None and self.registry is not None
+        self.registry.remember_row(model.name, inputs.data)
+        try:
+            return await self.batcher.predict(model, method, inputs)
+        except ClientError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ClientError(400, f"the model cannot predict on this input: {exc}") from None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        route, name, action = route_of(scope["method"], scope["path"])
+        status = 500
+        try:
+            status = await self._dispatch(scope, receive, send, name, action)
+        except ClientError as exc:
+            status = exc.status
+            await respond_error(send, exc.status, exc.message)
+        except Exception:
+            log.exception("error serving %s %s", scope["method"], route)
+            await respond_error(send, 500, "internal error while serving this request")
+        finally:
+            self.metrics.observe_request(
+                scope["method"], route, status, time.perf_counter() - started
+            )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _check_auth(self, scope: Scope) -> None:
+        if self._token is None:
+            return
+        given = (header(scope, b"authorization") or "").encode("latin-1")
+        if not hmac.compare_digest(given, b"Bearer " + self._token):
+            raise ClientError(401, "this route needs the header Authorization: Bearer <token>")
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, name: Optional[str], action: str
+    ) -> int:
+        if action == "unknown":
+            raise ClientError(404, f"no route {scope['path']}; see /v2 and /invocations")
+        expected = "POST" if action in _POST else "GET"
+        if scope["method"] != expected and not (expected == "GET" and scope["method"] == "HEAD"):
+            raise ClientError(405, f"{scope['path']} takes {expected}")
+        if action not in _OPEN:
+            self._check_auth(scope)
+        return await self._handle(scope, receive, send, name, action)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, name: Optional[str], action: str
+    ) -> int:
+        assert self.registry is not None
+        registry = self.registry
+        if action == "/invocations":
+            await handlers.invocations(self, scope, receive, send)
+        elif action == "infer":
+            await handlers.infer(self, scope, receive, send, str(name))
+        elif action == "load":
+            await handlers.repository_load(self, scope, receive, send, str(name))
+        elif action == "unload":
+            raise ClientError(400, "unloading is not supported: load another model in its place")
+        elif action in ("/ping", "/v2/health/ready", "ready"):
+            if not registry.ready:
+                raise ClientError(503, registry.failure or "the model is not loaded yet")
+            if name is not None:
+                registry.get(name)
+            await respond_json(send, 200, {"ready": True})
+        elif action == "/v2/health/live":
+            await respond_json(send, 200, {"live": True})
+        elif action == "/v2":
+            await respond_json(send, 200, handlers.server_metadata(self.version))
+        elif action == "metadata":
+            await respond_json(send, 200, handlers.model_metadata(registry.get(str(name))))
+        elif action == "/v2/repository/index":
+            await respond_json(send, 200, handlers.repository_index(self))
+        elif action == "/metrics":
+            await respond(
+                send,
+                200,
+                self.metrics.render().encode(),
+                b"text/plain; version=0.0.4; charset=utf-8",
+            )
+        return 200

@@ -1,0 +1,182 @@
+"""Route handlers: SageMaker /invocations and the V2 inference and repository routes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import parse_qs
+
+import numpy as np
+
+from . import inputs as parsing
+from .errors import ClientError, ModelLoadError
+from .http import Receive, Scope, Send, header, read_body, respond, respond_json
+from .model import ServedModel
+from .v2 import DTYPES, HEADER_LENGTH, datatype_of, decode_request, encode_response
+
+if TYPE_CHECKING:
+    from .app import ServingApp
+
+SERVER_NAME = "jupyter-containerize"
+EXTENSIONS = ["binary_tensor_data", "model_repository"]
+_CURL_DEFAULT = "application/x-www-form-urlencoded"
+
+
+def _media_type(scope: Scope) -> str:
+    return (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+
+
+def _json_ready(result: np.ndarray) -> list[Any]:
+    if result.dtype == object:
+        return [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in result.tolist()
+        ]
+    return result.tolist()
+
+
+async def invocations(app: ServingApp, scope: Scope, receive: Receive, send: Send) -> None:
+    media = _media_type(scope)
+    if media not in ("", "application/json", "text/csv"):
+        raise ClientError(
+            415, f"unsupported content type {media!r}: send application/json or text/csv"
+        )
+    body = await read_body(scope, receive, app.settings.max_request_bytes)
+    model = app.registry.default()
+    n, names = model.n_features, model.adapter.feature_names
+    if media == "text/csv":
+        parsed = parsing.parse_csv(body, n)
+    else:
+        parsed = parsing.parse_json_rows(parsing.parse_json(body), names, n)
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    method = query.get("method", ["predict"])[0]
+    result = await app.predict(model, method, parsed)
+    accept = (header(scope, b"accept") or "").lower()
+    if "text/csv" in accept and "json" not in accept:
+        lines = [
+            ",".join(map(str, r)) if isinstance(r, list) else str(r) for r in _json_ready(result)
+        ]
+        await respond(send, 200, ("\n".join(lines) + "\n").encode(), b"text/csv")
+        return
+    await respond_json(send, 200, {"predictions": _json_ready(result)})
+
+
+def _to_model_input(model: ServedModel, tensors: list[tuple[str, np.ndarray]]) -> parsing.Inputs:
+    n = model.n_features
+    arrays = []
+    for _, array in tensors:
+        if array.dtype == object:
+            array = np.array(
+                [
+                    v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                    for v in array.ravel()
+                ],
+                dtype=object,
+            ).reshape(array.shape)
+        arrays.append(array)
+    if len(arrays) > 1:
+        if any(a.ndim > 2 or (a.ndim == 2 and a.shape[1] != 1) for a in arrays):
+            raise ClientError(400, "several inputs must each be one column of shape [N] or [N, 1]")
+        columns = [str(name) for name, _ in tensors]
+        data = np.column_stack([a.reshape(-1) for a in arrays]).tolist()
+        return parsing.from_columns(columns, data, model.adapter.feature_names, n)
+    array = arrays[0]
+    if array.ndim == 1 and n is not None:
+        array = array.reshape(1, -1) if n > 1 and array.size == n else array.reshape(-1, 1)
+    parsing.check_features(array, n)
+    return parsing.from_array(array)
+
+
+def _requested(model: ServedModel, request: Any) -> list[tuple[str, bool]]:
+    all_binary = bool(request.parameters.get("binary_data_output", False))
+    if not request.outputs:
+        method = str(request.parameters.get("method", "predict"))
+        return [(method, all_binary)]
+    wanted = []
+    for output in request.outputs:
+        name = str(output.get("name", ""))
+        if name not in model.adapter.methods:
+            offered = ", ".join(model.adapter.methods)
+            raise ClientError(400, f"unknown output {name!r}; this model offers {offered}")
+        binary = bool((output.get("parameters") or {}).get("binary_data", all_binary))
+        wanted.append((name, binary))
+    return wanted
+
+
+async def infer(app: ServingApp, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+    model = app.registry.get(name)
+    media = _media_type(scope)
+    if media not in ("", "application/json", "application/octet-stream", _CURL_DEFAULT):
+        raise ClientError(
+            415,
+            f"unsupported content type {media!r}: send application/json, "
+            "or application/octet-stream with Inference-Header-Content-Length",
+        )
+    body = await read_body(scope, receive, app.settings.max_request_bytes)
+    request = decode_request(body, header(scope, HEADER_LENGTH.encode()))
+    parsed = _to_model_input(model, request.inputs)
+    outputs = []
+    for method, binary in _requested(model, request):
+        result = await app.predict(model, method, parsed)
+        outputs.append((method, np.asarray(result), binary))
+    payload, header_length = encode_response(model.name, request.id, outputs)
+    if header_length is None:
+        await respond(send, 200, payload)
+        return
+    extra = [(b"inference-header-content-length", str(header_length).encode())]
+    await respond(send, 200, payload, b"application/octet-stream", extra)
+
+
+def model_metadata(model: ServedModel) -> dict[str, Any]:
+    adapter = model.adapter
+    n = model.n_features
+    datatype = datatype_of(adapter.input_dtype) if n is not None else "BYTES"
+    shape = [-1, n] if n is not None else [-1]
+    outputs = []
+    for method in adapter.methods:
+        dtype, out_shape = model.outputs.get(method, (np.float64, [-1]))
+        outputs.append({"name": method, "datatype": datatype_of(dtype), "shape": out_shape})
+    return {
+        "name": model.name,
+        "versions": ["1"],
+        "platform": adapter.platform,
+        "inputs": [{"name": "input-0", "datatype": datatype, "shape": shape}],
+        "outputs": outputs,
+        "parameters": {
+            "flavor": model.flavor,
+            "sha256": model.sha256,
+            "feature_names": adapter.feature_names,
+        },
+    }
+
+
+def server_metadata(version: str) -> dict[str, Any]:
+    return {"name": SERVER_NAME, "version": version, "extensions": EXTENSIONS}
+
+
+async def repository_load(
+    app: ServingApp, scope: Scope, receive: Receive, send: Send, name: str
+) -> None:
+    body = await read_body(scope, receive, app.settings.max_request_bytes)
+    payload: Any = parsing.parse_json(body) if body.strip() else {}
+    path: Optional[str] = (
+        (payload.get("parameters") or {}).get("path") if isinstance(payload, dict) else None
+    )
+    if not path:
+        raise ClientError(400, 'expected {"parameters": {"path": "<model file in the container>"}}')
+    try:
+        model = await app.registry.load(str(path), name)
+    except ModelLoadError as exc:
+        raise ClientError(400, str(exc)) from None
+    await respond_json(
+        send,
+        200,
+        {"name": model.name, "sha256": model.sha256, "flavor": model.flavor, "state": "READY"},
+    )
+
+
+def repository_index(app: ServingApp) -> list[dict[str, Any]]:
+    return [
+        {"name": m.name, "version": "1", "state": "READY"} for m in app.registry.models.values()
+    ]
+
+
+__all__ = ["DTYPES", "infer", "invocations", "model_metadata", "repository_load"]
