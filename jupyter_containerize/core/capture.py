@@ -25,11 +25,12 @@ _CONDA_MARKERS = ("/conda-bld/", "/feedstock_root/", "/croot/", "/tmp/build/")
 _SKIP_TOP = ("bin", "__pycache__", "..")
 
 
-def capture_environment(imported: list[str] | None = None) -> dict:
+def capture_environment(imported: list[str] | None = None, path: list[str] | None = None) -> dict:
     """Describe this interpreter and its distributions as a JSON-ready dict.
 
     ``imported`` is the list of top-level modules a live kernel has loaded; ``None`` means the
-    capture runs as a script, outside any kernel.
+    capture runs as a script, outside any kernel. ``path`` replaces ``sys.path`` as the list
+    of folders searched for distributions.
     """
     warnings: list[str] = []
     return {
@@ -41,7 +42,7 @@ def capture_environment(imported: list[str] | None = None) -> dict:
         "libc": _libc(),
         "prefix": sys.prefix,
         "base_prefix": getattr(sys, "base_prefix", sys.prefix),
-        "distributions": _distributions(warnings),
+        "distributions": _distributions(warnings, path),
         "imported": sorted(set(imported or [])),
         "live_kernel": imported is not None,
         "warnings": warnings,
@@ -103,9 +104,10 @@ def _libc() -> str:
     return f"{lib} {version}".strip()
 
 
-def _distributions(warnings: list[str]) -> list[dict]:
+def _distributions(warnings: list[str], path: list[str] | None) -> list[dict]:
     seen: dict[str, dict] = {}
-    for dist in metadata.distributions():
+    found = metadata.distributions(path=path) if path is not None else metadata.distributions()
+    for dist in found:
         where = str(getattr(dist, "_path", "") or "")
         meta = _metadata(dist)
         name = meta.get("Name")
