@@ -19,13 +19,16 @@ import platform
 import sys
 import sysconfig
 from importlib import metadata
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 _CONDA_MARKERS = ("/conda-bld/", "/feedstock_root/", "/croot/", "/tmp/build/")
 _SKIP_TOP = ("bin", "__pycache__", "..")
 
 
-def capture_environment(imported: list[str] | None = None, path: list[str] | None = None) -> dict:
+def capture_environment(
+    imported: list[str] | None = None, path: list[str] | None = None
+) -> dict[str, Any]:
     """Describe this interpreter and its distributions as a JSON-ready dict.
 
     ``imported`` is the list of top-level modules a live kernel has loaded; ``None`` means the
@@ -56,7 +59,7 @@ def imported_modules() -> list[str]:
     extensions register such names) are left out: they are not what a notebook imports.
     """
     stdlib = _stdlib_names()
-    names = set()
+    names: set[str] = set()
     for name, module in list(sys.modules.items()):
         top = name.partition(".")[0]
         if not top or top.startswith("_") or top in stdlib or top in names:
@@ -76,7 +79,7 @@ def _has_path(module: object) -> bool:
         return False
 
 
-def _stdlib_names() -> set:
+def _stdlib_names() -> set[str]:
     names = getattr(sys, "stdlib_module_names", None)
     if names:
         return set(names)
@@ -104,8 +107,8 @@ def _libc() -> str:
     return f"{lib} {version}".strip()
 
 
-def _distributions(warnings: list[str], path: list[str] | None) -> list[dict]:
-    seen: dict[str, dict] = {}
+def _distributions(warnings: list[str], path: list[str] | None) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
     found = metadata.distributions(path=path) if path is not None else metadata.distributions()
     for dist in found:
         where = str(getattr(dist, "_path", "") or "")
@@ -129,7 +132,7 @@ def _distributions(warnings: list[str], path: list[str] | None) -> list[dict]:
     return [seen[key] for key in sorted(seen)]
 
 
-def _describe(dist: metadata.Distribution, meta: dict, where: str) -> dict:
+def _describe(dist: metadata.Distribution, meta: dict[str, Any], where: str) -> dict[str, Any]:
     installer = (_read(dist, "INSTALLER") or "").strip() or None
     info = {
         "name": meta["Name"],
@@ -148,7 +151,7 @@ def _describe(dist: metadata.Distribution, meta: dict, where: str) -> dict:
     return info
 
 
-def _origin(dist: metadata.Distribution, installer: str | None, where: str) -> dict:
+def _origin(dist: metadata.Distribution, installer: str | None, where: str) -> dict[str, Any]:
     """source, url, revision and path from direct_url.json (PEP 610) and INSTALLER."""
     text = _read(dist, "direct_url.json")
     if not text:
@@ -178,7 +181,7 @@ def _origin(dist: metadata.Distribution, installer: str | None, where: str) -> d
 _SITE_DIRS = ("site-packages", "dist-packages")
 
 
-def _vcs(vcs: dict, url: str, subdirectory: str | None) -> dict:
+def _vcs(vcs: dict[str, Any], url: str, subdirectory: str | None) -> dict[str, Any]:
     kind = vcs.get("vcs", "git")
     full = url if url.startswith(kind + "+") else f"{kind}+{url}"
     if subdirectory:
@@ -186,7 +189,7 @@ def _vcs(vcs: dict, url: str, subdirectory: str | None) -> dict:
     return {"source": "vcs", "url": full, "revision": vcs.get("commit_id")}
 
 
-def _archive(archive: dict, url: str) -> dict:
+def _archive(archive: dict[str, Any], url: str) -> dict[str, Any]:
     hashes = archive.get("hashes") or {}
     revision = archive.get("hash")
     if "sha256" in hashes:
@@ -204,12 +207,12 @@ def _file_path(url: str) -> str:
 
 
 def _top_level(dist: metadata.Distribution) -> list[str]:
-    text = _read(dist, "top_level.txt")
-    if text is not None:
-        names = {line.strip().replace("\\", "/").split("/")[0] for line in text.splitlines()}
-        return sorted(n for n in names if n.isidentifier())
+    text = _read(dist, "top_level.txt") or ""
+    names = {line.strip().replace("\\", "/").split("/")[0] for line in text.splitlines()}
+    names = {n for n in names if n.isidentifier()}
+    if names:  # an empty top_level.txt says nothing: read RECORD then
+        return sorted(names)
     record = _read(dist, "RECORD") or ""
-    names = set()
     for row in csv.reader(record.splitlines()):
         if not row:
             continue
@@ -236,7 +239,7 @@ def _module_name(entry: str, is_dir: bool) -> str | None:
 
 def _project_modules(path: str) -> list[str]:
     """Packages and modules of a project folder (its src/ layout first), for editable installs."""
-    names: set = set()
+    names: set[str] = set()
     for folder in (os.path.join(path, "src"), path):
         try:
             entries = os.listdir(folder)
@@ -255,10 +258,10 @@ def _project_modules(path: str) -> list[str]:
     return sorted(names)
 
 
-def _metadata(dist: metadata.Distribution) -> dict:
+def _metadata(dist: metadata.Distribution) -> dict[str, Any]:
     """Name, Version and Requires-Dist, parsed once (each ``dist.metadata`` reads the file)."""
     try:
-        message = dist.metadata
+        message: Any = dist.metadata
     except (OSError, UnicodeDecodeError):
         return {}
     if message is None:

@@ -48,11 +48,6 @@ def lock_path(notebook: str | Path) -> Path:
     return notebook.with_name(notebook.stem + ".lock.json")
 
 
-def capture_source() -> str:
-    """The source of ``capture.py``, for a live kernel to ``exec`` in a fresh namespace."""
-    return CAPTURE_SCRIPT.read_text(encoding="utf-8")
-
-
 def capture_python(python: str, timeout: float = 60.0) -> EnvironmentSpec:
     """Capture the environment of the interpreter at ``python`` (runs capture.py in it)."""
     hint = "pass --python with the path of the kernel's python, e.g. /path/venv/bin/python"
@@ -118,7 +113,7 @@ def dependency_closure(
     dists = spec.by_name()
     env = marker_environment(spec)
     done: dict[str, set[str]] = {}
-    queue: list[tuple[str, set[str]]] = [(normalize(r), set()) for r in roots]
+    queue: list[tuple[str, set[str]]] = [(normalize(r), set()) for r in sorted(roots)]
     while queue:
         key, extras = queue.pop()
         first = key not in done
@@ -201,12 +196,14 @@ def make_lock(
         "packages": packages,
         "imported": imported,
         "warnings": warnings,
-        "mapped": sorted(mapped),
+        "mapped": mapped,
         "added": [],
     }
     if "ipykernel" not in dists:
         add_ipykernel(lock, spec)
     lock["packages"].sort(key=lambda p: normalize(p["name"]))
+    for key in ("warnings", "mapped", "added"):
+        lock[key] = sorted(set(lock[key]))
     return lock
 
 
@@ -342,28 +339,24 @@ def diff_locks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     before = {normalize(p["name"]): p for p in old.get("packages", [])}
     after = {normalize(p["name"]): p for p in new.get("packages", [])}
     for key in sorted(before.keys() | after.keys()):
-        a, b = before.get(key), after.get(key)
-        if a is None:
-            lines.append(f"+ {b['name']} {b['version']}")
-        elif b is None:
-            lines.append(f"- {a['name']} {a['version']}")
-        elif a["version"] != b["version"]:
-            lines.append(f"~ {b['name']} {a['version']} -> {b['version']}")
-        elif a["requirement"] != b["requirement"]:
-            lines.append(f"~ {b['name']} {b['version']}: {_req_text(a)} -> {_req_text(b)}")
+        was, now = before.get(key), after.get(key)
+        if now is None:
+            lines.append(f"- {was['name']} {was['version']}")  # type: ignore[index]
+        elif was is None:
+            lines.append(f"+ {now['name']} {now['version']}")
+        elif was["version"] != now["version"]:
+            lines.append(f"~ {now['name']} {was['version']} -> {now['version']}")
+        elif was["requirement"] != now["requirement"]:
+            lines.append(f"~ {now['name']} {now['version']}: {_req_text(was)} -> {_req_text(now)}")
     return lines
 
 
 def _req_text(package: dict[str, Any]) -> str:
     req = package["requirement"]
-    if isinstance(req, dict):
-        prefix = "-e " if package.get("source") == "editable" else ""
-        return prefix + _path_text(req["path"])
-    return str(req)
-
-
-def _path_text(path: str) -> str:
-    return path if path.startswith(("/", ".")) else f"./{path}"
+    if not isinstance(req, dict):
+        return str(req)
+    path = req["path"] if req["path"].startswith(("/", ".")) else f"./{req['path']}"
+    return ("-e " if package.get("source") == "editable" else "") + path
 
 
 def requirements_view(lock: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ def load_notebook(path: str | Path) -> nbformat.NotebookNode:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{path} is not a notebook: it has no cells", hint="check the path")
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb: nbformat.NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds for malformed notebooks
         raise NotebookError(
