@@ -1,0 +1,155 @@
+/**
+ * The verb forms of the panel: Build, Run (from the parameters cell) and Serve.
+ */
+import { Button } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { initialText, IParameter, toValue } from './parameters';
+import { Section } from './components';
+
+export type Submit = (options: Record<string, unknown>) => void;
+
+export function BuildForm(props: {
+  disabled: string | null;
+  onBuild: Submit;
+}): JSX.Element {
+  const [lock, setLock] = React.useState('full');
+  const [noCache, setNoCache] = React.useState(false);
+  return (
+    <Section title="Build">
+      <div className="jp-Containerize-row">
+        <label htmlFor="jp-containerize-lock">Lock</label>
+        <select
+          id="jp-containerize-lock"
+          value={lock}
+          onChange={e => setLock(e.target.value)}
+        >
+          <option value="full">full: every installed package</option>
+          <option value="imported">imported: what the notebook imports</option>
+        </select>
+      </div>
+      <div className="jp-Containerize-row">
+        <label>
+          <input
+            type="checkbox"
+            checked={noCache}
+            onChange={e => setNoCache(e.target.checked)}
+          />{' '}
+          no cache
+        </label>
+      </div>
+      <div className="jp-Containerize-row">
+        <Button
+          onClick={() => props.onBuild({ lock, no_cache: noCache })}
+          disabled={!!props.disabled}
+          title={props.disabled ?? 'Build the image of this notebook'}
+        >
+          Build
+        </Button>
+      </div>
+    </Section>
+  );
+}
+
+export function RunForm(props: {
+  parameters: IParameter[];
+  disabled: string | null;
+  onRun: Submit;
+  onError: (message: string) => void;
+}): JSX.Element {
+  const [values, setValues] = React.useState<Record<string, string>>({});
+  const text = (p: IParameter) => values[p.name] ?? initialText(p);
+  const submit = () => {
+    const parameters: Record<string, unknown> = {};
+    try {
+      for (const p of props.parameters) {
+        if (values[p.name] !== undefined && values[p.name] !== initialText(p)) {
+          parameters[p.name] = toValue(p, values[p.name]);
+        }
+      }
+    } catch (error) {
+      props.onError((error as Error).message);
+      return;
+    }
+    props.onRun({ parameters });
+  };
+  return (
+    <Section title="Run">
+      {props.parameters.length === 0 && (
+        <p className="jp-Containerize-muted">
+          No cell tagged “parameters”: the notebook runs as saved.
+        </p>
+      )}
+      {props.parameters.map(p => (
+        <div className="jp-Containerize-row" key={p.name}>
+          <label htmlFor={`jp-containerize-param-${p.name}`}>{p.name}</label>
+          <input
+            id={`jp-containerize-param-${p.name}`}
+            name={p.name}
+            value={text(p)}
+            title={`${p.type}, default ${p.source}`}
+            onChange={e => setValues({ ...values, [p.name]: e.target.value })}
+          />
+        </div>
+      ))}
+      <div className="jp-Containerize-row">
+        <Button
+          onClick={submit}
+          disabled={!!props.disabled}
+          title={props.disabled ?? 'Run the notebook in its image'}
+        >
+          Run
+        </Button>
+      </div>
+    </Section>
+  );
+}
+
+export function ServeForm(props: {
+  defaultModel: string;
+  defaultName: string;
+  candidates: string[];
+  disabled: string | null;
+  onServe: Submit;
+}): JSX.Element {
+  const [model, setModel] = React.useState<string | null>(null);
+  const [name, setName] = React.useState<string | null>(null);
+  const chosen = model ?? props.candidates[0] ?? props.defaultModel;
+  return (
+    <Section title="Serve">
+      <div className="jp-Containerize-row">
+        <label htmlFor="jp-containerize-model">Model file</label>
+        <input
+          id="jp-containerize-model"
+          list="jp-containerize-models"
+          value={chosen}
+          onChange={e => setModel(e.target.value)}
+        />
+        <datalist id="jp-containerize-models">
+          {props.candidates.map(c => (
+            <option key={c} value={c} />
+          ))}
+        </datalist>
+      </div>
+      <div className="jp-Containerize-row">
+        <label htmlFor="jp-containerize-name">Name</label>
+        <input
+          id="jp-containerize-name"
+          value={name ?? props.defaultName}
+          onChange={e => setName(e.target.value)}
+        />
+      </div>
+      <div className="jp-Containerize-row">
+        <Button
+          onClick={() =>
+            props.onServe({ model: chosen, name: name ?? props.defaultName })
+          }
+          disabled={!!props.disabled}
+          title={props.disabled ?? 'Serve the model in a container'}
+        >
+          Serve
+        </Button>
+      </div>
+    </Section>
+  );
+}

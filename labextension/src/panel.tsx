@@ -1,0 +1,223 @@
+/**
+ * The Containerize side panel for one notebook: environment, Build, Run, Serve, live job logs,
+ * the job history and the notebook's deployments. Everything goes through requestAPI.
+ */
+import { Notification } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { ReactWidget, UseSignal, buildIcon } from '@jupyterlab/ui-components';
+import { Signal } from '@lumino/signaling';
+import * as React from 'react';
+
+import {
+  DeploymentView,
+  EnvironmentSummary,
+  History,
+  JobView
+} from './components';
+import { BuildForm, RunForm, ServeForm } from './forms';
+import { parametersSource, parseParameters } from './parameters';
+import { invokeDeployment, requestAPI } from './request';
+import {
+  IDeployment,
+  IEnvironment,
+  IErrorInfo,
+  IJob,
+  IServerInfo,
+  JobKind
+} from './tokens';
+import { useJobs } from './usejobs';
+
+/** Show an API error as a notification, the hint included. */
+export function notifyError(error: unknown): void {
+  const info = error as Partial<IErrorInfo>;
+  const message = info.message ?? String(error);
+  Notification.error(info.hint ? `${message} — ${info.hint}` : message, {
+    autoClose: false
+  });
+}
+
+/** Save the notebook when it has unsaved changes: the verbs act on the saved file. */
+export async function saveIfDirty(panel: NotebookPanel): Promise<void> {
+  if (panel.context.model.dirty && !panel.context.model.readOnly) {
+    await panel.context.save();
+  }
+}
+
+function ContainerizeView(props: {
+  panel: NotebookPanel;
+  requests: Signal<ContainerizePanel, JobKind>;
+}): JSX.Element {
+  const { panel } = props;
+  const path = panel.context.path;
+  const [env, setEnv] = React.useState<IEnvironment | null>(null);
+  const [envError, setEnvError] = React.useState<string | null>(null);
+  const [loading, setLoading] = React.useState(false);
+  const [info, setInfo] = React.useState<IServerInfo | null>(null);
+  const jobs = useJobs(path);
+
+  const loadEnv = React.useCallback(async () => {
+    const kernel = panel.sessionContext.session?.kernel;
+    if (!kernel) {
+      setEnvError('No kernel: start the notebook’s kernel to read its environment.');
+      return;
+    }
+    setLoading(true);
+    try {
+      setEnv(await requestAPI<IEnvironment>(`env?kernel_id=${kernel.id}`));
+      setEnvError(null);
+    } catch (error) {
+      setEnvError((error as Error).message);
+      notifyError(error);
+    } finally {
+      setLoading(false);
+    }
+  }, [panel]);
+
+  React.useEffect(() => {
+    requestAPI<IServerInfo>('info').then(setInfo, notifyError);
+    void panel.sessionContext.ready.then(loadEnv);
+  }, [panel]);
+
+  const start = async (kind: JobKind, options: Record<string, unknown>) => {
+    await saveIfDirty(panel);
+    const kernel = panel.sessionContext.session?.kernel;
+    const body = {
+      kind,
+      notebook: path,
+      options: kernel && kind !== 'serve' ? { ...options, kernel_id: kernel.id } : options
+    };
+    const request = requestAPI<IJob>('jobs', { method: 'POST', body });
+    Notification.promise(request as Promise<any>, {
+      pending: { message: `Starting ${kind}…` },
+      success: { message: (job: unknown) => `${kind} started (job ${(job as IJob).id})`, options: { autoClose: 3000 } },
+      error: {
+        message: (reason: unknown) => {
+          const e = reason as IErrorInfo;
+          return e.hint ? `${e.message} — ${e.hint}` : String(e.message ?? reason);
+        }
+      }
+    });
+    try {
+      jobs.follow(await request);
+    } catch {
+      // shown by the notification
+    }
+  };
+  const startRef = React.useRef(start);
+  startRef.current = start;
+  const forms = React.useRef<Record<string, Record<string, unknown>>>({});
+
+  React.useEffect(() => {
+    const onRequest = (_: unknown, kind: JobKind) =>
+      void startRef.current(kind, forms.current[kind] ?? {});
+    props.requests.connect(onRequest);
+    return () => {
+      props.requests.disconnect(onRequest);
+    };
+  }, [props.requests]);
+
+  const parameters = parseParameters(parametersSource(panel.model));
+  const buildOff = info && !info.allow_build ? 'Building is switched off on this server' : null;
+  const serveOff = info && !info.allow_serve ? 'Serving is switched off on this server' : null;
+  const dir = PathExt.dirname(path);
+  const stem = PathExt.basename(path, '.ipynb').replace(/[^A-Za-z0-9_.-]/g, '-');
+  const mine = jobs.deployments.filter((d: IDeployment) => d.path === path);
+
+  return (
+    <div className="jp-Containerize-body" data-notebook={path}>
+      <h2>{PathExt.basename(path)}</h2>
+      <EnvironmentSummary env={env} error={envError} loading={loading} onRefresh={loadEnv} />
+      <BuildForm disabled={buildOff} onBuild={o => void start('build', o)} />
+      <RunForm
+        parameters={parameters}
+        disabled={buildOff}
+        onRun={o => void start('run', o)}
+        onError={m => Notification.error(m)}
+      />
+      <ServeForm
+        defaultModel={PathExt.join(dir, 'model.joblib')}
+        defaultName={stem.toLowerCase()}
+        candidates={jobs.artifacts}
+        disabled={serveOff}
+        onServe={o => void start('serve', o)}
+      />
+      {jobs.active && (
+        <JobView job={jobs.active} logs={jobs.logs} onCancel={jobs.cancel} />
+      )}
+      {mine.length > 0 && (
+        <section aria-label="Deployments">
+          <h3>Deployments</h3>
+          {mine.map(d => (
+            <DeploymentView key={d.name} deployment={d} onSend={body => send(d.name, body)} />
+          ))}
+        </section>
+      )}
+      <History jobs={jobs.jobs} selected={jobs.active?.id ?? null} onSelect={jobs.follow} />
+    </div>
+  );
+}
+
+async function send(name: string, body: string): Promise<string> {
+  try {
+    const answer = await invokeDeployment(name, body);
+    return `HTTP ${answer.status}\n${answer.text}`;
+  } catch (error) {
+    notifyError(error);
+    return '';
+  }
+}
+
+/** The side panel; it follows the notebook whose Containerize button was pressed last. */
+export class ContainerizePanel extends ReactWidget {
+  constructor() {
+    super();
+    this.id = 'jp-containerize-panel';
+    this.addClass('jp-Containerize');
+    this.title.icon = buildIcon;
+    this.title.caption = 'Containerize';
+  }
+
+  get notebook(): NotebookPanel | null {
+    return this._notebook;
+  }
+
+  set notebook(panel: NotebookPanel | null) {
+    if (panel === this._notebook) {
+      return;
+    }
+    this._notebook = panel;
+    panel?.disposed.connect(() => {
+      if (this._notebook === panel) {
+        this.notebook = null;
+      }
+    });
+    this._changed.emit(panel);
+  }
+
+  /** Start a verb with the panel's current form values (palette commands). */
+  request(kind: JobKind): void {
+    this._requests.emit(kind);
+  }
+
+  render(): JSX.Element {
+    return (
+      <UseSignal signal={this._changed} initialArgs={this._notebook}>
+        {(_, panel) =>
+          panel ? (
+            <ContainerizeView key={panel.id} panel={panel} requests={this._requests} />
+          ) : (
+            <p className="jp-Containerize-muted">
+              Open a notebook and press its Containerize button.
+            </p>
+          )
+        }
+      </UseSignal>
+    );
+  }
+
+  private _notebook: NotebookPanel | null = null;
+  private _changed = new Signal<this, NotebookPanel | null>(this);
+  private _requests = new Signal<ContainerizePanel, JobKind>(this);
+}
+

@@ -1,0 +1,98 @@
+/**
+ * Types of what the server's /containerize/api routes send (core/models.py on the Python side).
+ */
+
+export type JobKind = 'build' | 'run' | 'serve' | 'push';
+export type JobStatus =
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'timed out';
+
+export interface IErrorInfo {
+  message: string;
+  hint?: string;
+  kind?: string;
+}
+
+export interface IProgress {
+  kind?: string;
+  message?: string;
+  phase?: string;
+  current?: number;
+  total?: number;
+}
+
+export interface IJob {
+  id: string;
+  kind: JobKind;
+  status: JobStatus;
+  created: string;
+  updated: string;
+  notebook: string | null;
+  path: string | null;
+  params: Record<string, unknown>;
+  result: Record<string, any> | null;
+  error: IErrorInfo | null;
+  progress: IProgress | null;
+  container: string | null;
+}
+
+export interface IDistribution {
+  name: string;
+  version: string;
+  source: string;
+}
+
+export interface IEnvironment {
+  python_version: string;
+  python_executable: string;
+  implementation: string;
+  platform_system: string;
+  machine: string;
+  distributions: IDistribution[];
+  imported: string[];
+  live_kernel: boolean;
+  warnings: string[];
+}
+
+export interface IDeployment {
+  name: string;
+  image: string;
+  url: string;
+  container: string;
+  model_sha256: string;
+  flavor: string;
+  status: string;
+  job: string;
+  path: string | null;
+}
+
+export interface IServerInfo {
+  version: string;
+  allow_build: boolean;
+  allow_push: boolean;
+  allow_serve: boolean;
+}
+
+/** One server-sent event of a job: a log line, the job's state, or the end. */
+export type JobEvent =
+  | { event: 'log'; data: { seq: number; line: string } }
+  | { event: 'job'; data: IJob }
+  | { event: 'end'; data: { status: JobStatus } };
+
+export const FINAL_STATES: JobStatus[] = [
+  'succeeded',
+  'failed',
+  'cancelled',
+  'timed out'
+];
+
+export namespace CommandIDs {
+  export const open = 'containerize:open';
+  export const build = 'containerize:build';
+  export const run = 'containerize:run';
+  export const serve = 'containerize:serve';
+}
