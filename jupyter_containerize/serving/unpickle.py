@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ModelLoadError
 
-_MISSING_ATTR = re.compile(r"Can't get attribute '([^']+)' on <module '__main__'")
+_MISSING_ATTR = re.compile(r"Can't get attribute '([^']+)' on <module '(?:[\w.]*\.)?__main__'")
 
 
 def main_source_for(path: Path) -> Path | None:
