@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
+import os
+
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 from traitlets.config import Configurable
 
 
@@ -55,3 +57,10 @@ class ContainerizeConfig(Configurable):
     extra_labels = Dict(
         value_trait=Unicode(), help="Labels added to every image and container we create."
     ).tag(config=True)
+
+    @default("extra_labels")
+    def _labels_from_env(self) -> dict[str, str]:
+        """JUPYTER_CONTAINERIZE_LABELS="k=v,k2=v2" adds labels (CI runs label what they make)."""
+        raw = os.environ.get("JUPYTER_CONTAINERIZE_LABELS", "")
+        pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
+        return {k.strip(): v.strip() for k, v in pairs}

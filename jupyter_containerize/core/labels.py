@@ -44,7 +44,7 @@ def repository_name(stem: str) -> str:
 
 
 def split_reference(ref: str) -> tuple[str, str | None, str | None]:
-    """Split ``[host/]path[:tag][@digest]`` into (repository, tag, digest); ValueError if invalid."""
+    """Split ``[host/]path[:tag][@digest]``: (repository, tag, digest); ValueError if invalid."""
     digest = None
     if "@" in ref:
         ref, digest = ref.split("@", 1)

@@ -1,0 +1,102 @@
+"""One function per verb (DESIGN section 1). Every front end calls these and nothing else.
+
+Each verb takes keyword options spelled as the CLI spells them and an optional ``progress``
+callable that receives :class:`~jupyter_containerize.core.progress.Event` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .models import BuildResult, Deployment, EnvironmentSpec, RunRecord
+
+Progress = Callable[[Any], None]
+
+
+def capture(*, python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:
+    """Read an environment from a Python executable (or the notebook's kernel's)."""
+    from . import build
+
+    return build.capture_for(python=python, notebook=notebook)
+
+
+def freeze(
+    notebook: str | Path,
+    *,
+    python: str | None = None,
+    lock: str = "full",
+    spec: EnvironmentSpec | None = None,
+    dockerfile: str | Path | None = None,
+    requirements: bool = False,
+    check: bool = False,
+    platform: str = "linux/amd64",
+) -> Path:
+    """Capture + lock beside the notebook; returns the lock path."""
+    from . import build
+
+    return build.freeze(
+        notebook,
+        python=python,
+        lock=lock,
+        spec=spec,
+        dockerfile=dockerfile,
+        requirements=requirements,
+        check=check,
+        platform=platform,
+    )
+
+
+def build(
+    notebook: str | Path,
+    *,
+    python: str | None = None,
+    base: str | None = None,
+    lock: str = "full",
+    locked: bool = False,
+    platform: str = "linux/amd64",
+    tag: str | None = None,
+    no_cache: bool = False,
+    builder: str = "auto",
+    dry_run: bool = False,
+    spec: EnvironmentSpec | None = None,
+    strip_outputs: bool = False,
+    allow_flagged_outputs: bool = False,
+    author: str | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Freeze (reusing an unchanged lock) and build the notebook image."""
+    from . import build as _build
+
+    return _build.build(
+        notebook,
+        python=python,
+        base=base,
+        lock=lock,
+        locked=locked,
+        platform=platform,
+        tag=tag,
+        no_cache=no_cache,
+        builder=builder,
+        dry_run=dry_run,
+        spec=spec,
+        strip_outputs=strip_outputs,
+        allow_flagged_outputs=allow_flagged_outputs,
+        author=author,
+        progress=progress,
+    )
+
+
+def run(notebook: str | Path, **options: Any) -> RunRecord:
+    """Build if needed, then execute the notebook with papermill inside the image."""
+    from . import run as _run
+
+    return _run.run(notebook, **options)
+
+
+def serve(model: str | Path | None = None, **options: Any) -> Deployment:
+    """Build a serving image for a model and start it."""
+    from . import serve as _serve
+
+    return _serve.serve(model, **options)

@@ -1,0 +1,252 @@
+"""Build paths: layers made outside the engine (default) and the classic builder (fallback).
+
+The layers path installs each locked distribution once into a cache (uv, for the image's
+platform), packs groups of them into deterministic layer tars, and loads base + layers + config
+into the engine. Groups keep the order of the previous build of the same repository, so adding
+a package adds a layer at the end and every earlier layer is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import engine, imagefs, installer, layers
+from .errors import BuildError
+from .models import BuildResult
+from .paths import cache_dir
+
+GROUP_BYTES = 64 * 1024 * 1024
+MAX_GROUPS = 60
+
+_SMOKE = """
+import importlib, json, sys
+failed = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        failed[name] = "%s: %s" % (type(exc).__name__, exc)
+print(json.dumps(failed))
+"""
+
+LIBRARY_PACKAGES = {
+    "libgomp.so.1": "libgomp1",
+    "libGL.so.1": "libgl1",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libsndfile.so": "libsndfile1",
+    "libpq.so.5": "libpq5",
+    "libstdc++.so.6": "libstdc++6",
+    "libX11.so.6": "libx11-6",
+    "libxml2.so.2": "libxml2",
+}
+
+
+def assemble(
+    plan: Any, reference: str, env_ref: str, author: str | None, builder: str, result: BuildResult
+) -> str:
+    if builder == "classic" or plan.apt:
+        from .dockerfile import classic
+
+        classic(plan, reference, author, result)
+        return "classic"
+    _layers_path(plan, reference, env_ref, author, result)
+    return "layers"
+
+
+def _dist_requirements(plan: Any, folder: Path) -> dict[str, str]:
+    from .dockerfile import local_wheels
+
+    reqs = {}
+    wheels = local_wheels(plan.root, plan.lock, folder)
+    for pkg in plan.lock["packages"]:
+        line = wheels.get(pkg["name"]) or pkg["requirement"]
+        reqs[installer.dist_key(pkg["name"], pkg["version"], str(line))] = str(line)
+    return reqs
+
+
+def _layers_path(
+    plan: Any, reference: str, env_ref: str, author: str | None, result: BuildResult
+) -> None:
+    rep, minor = plan.rep, plan.minor
+    compile_py = installer.compile_python_for(minor, None)
+    work = cache_dir() / "layers"
+    work.mkdir(exist_ok=True)
+    with rep.phase("install"):
+        user = installer.ensure(
+            _dist_requirements(plan, cache_dir() / "wheels"),
+            minor,
+            plan.platform,
+            compile_py,
+            no_cache=plan.no_cache,
+            log=rep.log,
+        )
+        tool_reqs = {
+            installer.dist_key(p.split("==")[0], p.split("==")[1], p): p for p in plan.tool_pins
+        }
+        tool = installer.ensure(
+            tool_reqs, minor, plan.platform, compile_py, no_cache=plan.no_cache, log=rep.log
+        )
+    repo = reference.rsplit(":", 1)[0]
+    with rep.phase("layers"):
+        groups, previous = _groups(repo, user)
+        env_layers = [_meta_layer(plan, work)]
+        env_layers.append(_dist_layer(sorted(tool), tool, imagefs.TOOL, work, "tool"))
+        for i, group in enumerate(groups):
+            env_layers.append(_dist_layer(group, user, imagefs.ENV, work, f"env {i + 1}"))
+        proj = layers.write_layer(
+            imagefs.project_entries(
+                plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
+            ),
+            work / f"project-{plan.image_hash[:16]}.tar",
+            _mtime(plan),
+        )
+        proj.comment = "project files"
+    base_attrs = engine.require_image(plan.base.reference).attrs
+    created = plan.created()
+    lab = plan.labels(author, "layers")
+    env_lab = {k: v for k, v in lab.items() if "notebook" not in k}
+    common = {
+        "env": imagefs.image_env(minor),
+        "user": imagefs.RUNNER_USER,
+        "workdir": imagefs.WORK,
+        "cmd": [f"{imagefs.ENV}/bin/python"],
+        "created": created,
+    }
+    env_cfg = layers.image_config(base_attrs, env_layers, labels=env_lab, **common)
+    nb_cfg = layers.image_config(base_attrs, env_layers + [proj], labels=lab, **common)
+    with rep.phase("load"):
+        _load(
+            plan,
+            [
+                layers.ImageSpec(env_ref, env_layers, env_cfg),
+                layers.ImageSpec(reference, env_layers + [proj], nb_cfg),
+            ],
+            work,
+        )
+    result.image_id = layers.image_id(nb_cfg)
+    new = [k for g in groups for k in g if k not in previous]
+    with rep.phase("smoke test"):
+        smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
+    proj.path.unlink(missing_ok=True) if proj.path else None
+
+
+def _mtime(plan: Any) -> int:
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(epoch) if epoch else int(plan.lock_file.stat().st_mtime)
+
+
+def _meta_layer(plan: Any, work: Path) -> layers.Layer:
+    entries = imagefs.meta_entries(plan.base.python_path, plan.base.python_version)
+    key = hashlib.sha256(repr([(e.name, e.data, e.target) for e in entries]).encode()).hexdigest()
+    return _cached_layer(
+        work / f"meta-{key[:24]}", lambda out: layers.write_layer(entries, out, 0), "environments"
+    )
+
+
+def _dist_layer(
+    group: list[str], folders: dict[str, Path], prefix: str, work: Path, comment: str
+) -> layers.Layer:
+    key = hashlib.sha256(("\n".join([prefix, *group])).encode()).hexdigest()
+
+    def make(out: Path) -> layers.Layer:
+        entries = [e for k in group for e in imagefs.dist_entries(folders[k], prefix)]
+        return layers.write_layer(entries, out, 0)
+
+    return _cached_layer(work / f"dists-{key[:24]}", make, f"{comment}: {len(group)} packages")
+
+
+def _cached_layer(stem: Path, make: Any, comment: str) -> layers.Layer:
+    meta, tar = stem.with_suffix(".json"), stem.with_suffix(".tar")
+    if meta.exists() and tar.exists():
+        info = json.loads(meta.read_text())
+        return layers.Layer(info["diff_id"], tar, info["size"], comment)
+    layer = make(tar)
+    meta.write_text(json.dumps({"diff_id": layer.diff_id, "size": layer.size}))
+    layer.comment = comment
+    return layer
+
+
+def _groups(repo: str, folders: dict[str, Path]) -> tuple[list[list[str]], set[str]]:
+    """Keep the previous build's groups that are intact; new packages go in new groups."""
+    plan_file = cache_dir() / "plans" / (hashlib.sha256(repo.encode()).hexdigest()[:16] + ".json")
+    previous: list[list[str]] = json.loads(plan_file.read_text()) if plan_file.exists() else []
+    remaining = set(folders)
+    groups = []
+    for group in previous:
+        if all(k in remaining for k in group):
+            groups.append(group)
+            remaining -= set(group)
+    groups += _pack(sorted(remaining), folders)
+    if len(groups) > MAX_GROUPS:
+        groups = _pack(sorted(folders), folders)
+    plan_file.parent.mkdir(exist_ok=True)
+    plan_file.write_text(json.dumps(groups))
+    return groups, {k for g in previous for k in g}
+
+
+def _pack(keys: list[str], folders: dict[str, Path]) -> list[list[str]]:
+    groups: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for key in keys:
+        s = sum(p.stat().st_size for p in folders[key].rglob("*") if p.is_file())
+        if s >= GROUP_BYTES:
+            groups.append([key])
+            continue
+        if size + s > GROUP_BYTES and current:
+            groups.append(current)
+            current, size = [], 0
+        current.append(key)
+        size += s
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _load(plan: Any, images: list[layers.ImageSpec], work: Path) -> None:
+    have = engine.known_chain_ids()
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        archive = Path(tmp) / "image.tar"
+        try:
+            layers.write_archive(archive, images, have)
+            engine.load_archive(archive)
+            return
+        except (LookupError, BuildError) as exc:
+            plan.rep.log(f"loading with placeholders failed ({exc}); sending every layer")
+        base_files = engine.save_layers(plan.base.reference, Path(tmp) / "base")
+        layers.write_archive(archive, images, set(), base_files)
+        engine.load_archive(archive)
+
+
+def smoke_test(reference: str, modules: list[str]) -> None:
+    """Import new distributions' top-level modules in the image; fail with the fix."""
+    if not modules:
+        return
+    code, out = engine.run_once(reference, [f"{imagefs.ENV}/bin/python", "-c", _SMOKE, *modules])
+    try:
+        failed = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise BuildError(f"the smoke test could not run in {reference}: {out[-300:]}") from exc
+    hard = {
+        m: e
+        for m, e in failed.items()
+        if "shared object" in e or "ELF" in e or ("ImportError" in e and "No module named" not in e)
+    }
+    if hard:
+        name, err = next(iter(hard.items()))
+        lib = next((lib for lib in LIBRARY_PACKAGES if lib.split(".so")[0] in err), None)
+        fix = (
+            f"add {LIBRARY_PACKAGES[lib]} to apt.txt beside the notebook"
+            if lib
+            else "pin a version with a wheel for the image's platform"
+        )
+        raise BuildError(
+            f"module {name} does not import in the image: {err}", hint=fix, failed=hard
+        )

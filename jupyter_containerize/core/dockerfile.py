@@ -1,0 +1,195 @@
+"""Render a readable Dockerfile + context (eject, and the classic builder's input).
+
+Pure rendering from the lock; the classic path hands the same context to the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from . import engine, imagefs, installer
+from .errors import BuildError
+from .models import BuildResult
+
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def local_wheels(root: Path, lock: dict, out: Path) -> dict[str, str]:
+    """Build local and editable projects into wheels; returns name -> wheel path."""
+    wheels = {}
+    for pkg in lock.get("packages", []):
+        req = pkg.get("requirement")
+        if not isinstance(req, dict) or "path" not in req:
+            continue
+        src = (root / req["path"]).resolve()
+        if not src.exists():
+            raise BuildError(
+                f"local project {pkg['name']} is gone from {req['path']}",
+                hint="restore it, or install it from an index and freeze again",
+            )
+        dest = out / hashlib.sha256(str(src).encode()).hexdigest()[:16]
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        proc = subprocess.run(
+            [installer.uv_bin(), "build", "--wheel", "--out-dir", str(dest), str(src)],
+            capture_output=True,
+            text=True,
+        )
+        found = sorted(dest.glob("*.whl"))
+        if proc.returncode != 0 or not found:
+            raise BuildError(
+                f"local project {pkg['name']} did not build into a wheel: "
+                f"{proc.stderr.strip().splitlines()[-1:]}"
+            )
+        wheels[pkg["name"]] = str(found[0])
+    return wheels
+
+
+def requirement_lines(lock: dict, wheels: dict[str, str], wheel_dir: str) -> list[str]:
+    lines = []
+    for pkg in lock.get("packages", []):
+        if pkg["name"] in wheels:
+            lines.append(f"{wheel_dir}/{Path(wheels[pkg['name']]).name}")
+        else:
+            lines.append(str(pkg["requirement"]))
+    return lines
+
+
+def render(
+    python_path: str,
+    base: str,
+    has_ca: bool,
+    labels: dict[str, str] | None = None,
+    apt: list[str] | None = None,
+) -> str:
+    """The Dockerfile: base, apt.txt, environments, then project files (last layer)."""
+    env = imagefs.image_env("")
+    cert = "PIP_CERT=/tmp/containerize/ca.crt " if has_ca else ""
+    lines = [f"FROM {base}", "USER root"]
+    if apt:
+        lines.append(
+            "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+            "--no-install-recommends " + " ".join(sorted(apt)) + " && rm -rf /var/lib/apt/lists/*"
+        )
+    lines += [
+        "COPY containerize/ /tmp/containerize/",
+        f"RUN {python_path} -m venv {imagefs.ENV} && {python_path} -m venv {imagefs.TOOL} \\",
+        f" && {cert}{imagefs.ENV}/bin/pip install --no-deps --no-cache-dir "
+        "-r /tmp/containerize/requirements.txt \\",
+        f" && {cert}{imagefs.TOOL}/bin/pip install --no-deps --no-cache-dir "
+        "-r /tmp/containerize/tool-requirements.txt \\",
+        f" && mkdir -p {imagefs.TOOL}/share/jupyter/kernels/{imagefs.KERNEL_NAME} \\",
+        f" && cp /tmp/containerize/kernel.json {imagefs.TOOL}/share/jupyter/kernels/"
+        f"{imagefs.KERNEL_NAME}/ \\",
+        f" && mkdir -p {imagefs.WORK} && chown 1000:1000 {imagefs.HOME} {imagefs.WORK} \\",
+        " && rm -rf /tmp/containerize",
+    ]
+    lines += [f'ENV {k}="{v}"' for k, v in env.items() if k != "PATH"]
+    lines.append(f'ENV PATH="{imagefs.ENV}/bin:$PATH"')
+    for key, value in sorted((labels or {}).items()):
+        lines.append(f"LABEL {key}={_quote(value)}")
+    lines += [
+        f"WORKDIR {imagefs.WORK}",
+        f"COPY --chown=1000:1000 project/ {imagefs.WORK}/",
+        f"USER {imagefs.RUNNER_USER}",
+        f'CMD ["{imagefs.ENV}/bin/python"]',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_context(dest: Path, plan_like: dict[str, Any]) -> None:
+    """Files of the build context next to the Dockerfile."""
+    c = dest / "containerize"
+    (c / "wheels").mkdir(parents=True, exist_ok=True)
+    for wheel in plan_like["wheels"].values():
+        shutil.copy2(wheel, c / "wheels")
+    (c / "requirements.txt").write_text("\n".join(plan_like["requirements"]) + "\n")
+    (c / "tool-requirements.txt").write_text("\n".join(plan_like["tool"]) + "\n")
+    spec = imagefs.meta_entries(plan_like["python_path"], "3")[-3].data or b"{}"
+    (c / "kernel.json").write_bytes(spec)
+    if plan_like.get("ca") and Path(HOST_CA).exists():
+        shutil.copy2(HOST_CA, c / "ca.crt")
+    proj = dest / "project"
+    proj.mkdir(exist_ok=True)
+    for rel in plan_like["files"]:
+        (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(plan_like["root"] / rel, proj / rel)
+    if plan_like.get("notebook_bytes") is not None:
+        (proj / plan_like["notebook_rel"]).write_bytes(plan_like["notebook_bytes"])
+    (dest / "Dockerfile").write_text(plan_like["dockerfile"])
+
+
+def _context(plan: Any, dest: Path, labels: dict[str, str] | None) -> None:
+    wheels = local_wheels(plan.root, plan.lock, dest / "wheels-build")
+    has_ca = Path(HOST_CA).exists()
+    write_context(
+        dest,
+        {
+            "wheels": wheels,
+            "requirements": requirement_lines(plan.lock, wheels, "/tmp/containerize/wheels"),
+            "tool": plan.tool_pins,
+            "python_path": plan.base.python_path,
+            "ca": has_ca,
+            "files": plan.files.files,
+            "root": plan.root,
+            "notebook_rel": plan.notebook_rel,
+            "notebook_bytes": plan.notebook_bytes,
+            "dockerfile": render(
+                plan.base.python_path, plan.base.reference, has_ca, labels, plan.apt
+            ),
+        },
+    )
+    shutil.rmtree(dest / "wheels-build", ignore_errors=True)
+
+
+def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
+    """`freeze --dockerfile DIR`: write the Dockerfile and its context for a user to read."""
+    from .baseimage import find_base
+    from .build import _Plan, lock_path_for
+    from .config import ContainerizeConfig
+    from .progress import Reporter
+
+    base = find_base(engine.client(), lock["python"]["version"], None)
+    nb = nb_path.read_bytes()
+    import json
+
+    plan = _Plan(
+        nb_path,
+        json.loads(nb),
+        lock,
+        lock_path_for(nb_path),
+        base,
+        "linux/amd64",
+        ContainerizeConfig(),
+        Reporter(None),
+        False,
+    )
+    dest.mkdir(parents=True, exist_ok=True)
+    _context(plan, dest, None)
+    return dest / "Dockerfile"
+
+
+def classic(plan: Any, reference: str, author: str | None, result: BuildResult) -> None:
+    """The Docker SDK's classic builder, from the rendered context."""
+    import tempfile
+
+    labels = plan.labels(author, "classic")
+    with tempfile.TemporaryDirectory() as tmp:
+        _context(plan, Path(tmp), None)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(tmp, arcname=".")
+        buf.seek(0)
+        with plan.rep.phase("classic build"):
+            image = engine.classic_build(buf, reference, labels, plan.no_cache, plan.rep.log)
+    result.image_id = image.id

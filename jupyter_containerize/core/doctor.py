@@ -1,0 +1,106 @@
+"""`doctor` and `base`: what is wrong on this machine, each with its fix."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import ContainerizeError
+
+
+def _check(name: str, fn: Callable[[], str]) -> tuple[bool, str]:
+    try:
+        return True, f"ok    {name}: {fn()}"
+    except ContainerizeError as exc:
+        return False, f"FAIL  {name}: {exc.one_line()}"
+    except Exception as exc:  # a doctor reports; it does not crash
+        return False, f"FAIL  {name}: {type(exc).__name__}: {exc}"
+
+
+def _engine() -> str:
+    from . import engine
+
+    info = engine.client().version()
+    return f"Docker {info.get('Version')} at {engine.engine_url()}"
+
+
+def _base() -> str:
+    from . import engine
+    from .baseimage import find_base
+
+    minor = "{}.{}".format(*sys.version_info[:2])
+    base = find_base(engine.client(), minor, None)
+    return f"{base.reference} (Python {base.python_version})"
+
+
+def _ca() -> str:
+    for var in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"):
+        if os.environ.get(var) and Path(os.environ[var]).exists():
+            return f"{var}={os.environ[var]} (used at build time, not kept in images)"
+    if Path("/etc/ssl/certs/ca-certificates.crt").exists():
+        return "system bundle /etc/ssl/certs/ca-certificates.crt"
+    raise ContainerizeError("no CA bundle found",
+                            hint="set SSL_CERT_FILE to your proxy's CA bundle")
+
+
+def _index() -> str:
+    from .installer import index_args
+
+    url = (index_args() or ["", "https://pypi.org/simple"])[1]
+    try:
+        urllib.request.urlopen(url.rstrip("/") + "/pip/", timeout=10).close()
+    except OSError as exc:
+        raise ContainerizeError(f"package index {url} does not answer: {exc}",
+                                hint="set UV_INDEX_URL / PIP_INDEX_URL to a reachable index "
+                                "and SSL_CERT_FILE to its CA") from exc
+    return url
+
+
+def _registry() -> str:
+    from .config import ContainerizeConfig
+
+    reg = ContainerizeConfig().registry or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")
+    if not reg:
+        return "none configured (set ContainerizeConfig.registry to share images)"
+    host = reg.split("/", 1)[0]
+    scheme = "http" if host.startswith(("127.", "localhost")) else "https"
+    try:
+        urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=5).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return f"{host} answers (login required: `jupyter containerize login {host}`)"
+        raise
+    return f"{host} answers"
+
+
+def doctor(out: Callable[[str], Any]) -> int:
+    failed = 0
+    for name, fn in (("engine", _engine), ("base image", _base), ("CA / proxy", _ca),
+                     ("package index", _index), ("registry", _registry)):
+        ok, line = _check(name, fn)
+        failed += not ok
+        out(line)
+    return 1 if failed else 0
+
+
+def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None]) -> int:
+    from . import engine
+    from .baseimage import bootstrap as do_bootstrap
+    from .baseimage import list_bases
+
+    if not bootstrap:
+        for base in list_bases(engine.client()):
+            print(f"{base.reference}  Python {base.python_version}")
+        return 0
+    version, exe = (None, python) if python and os.path.sep in python else (python, None)
+    version = version or ("{}.{}".format(*sys.version_info[:2]) if not exe else None)
+    from .progress import Event
+
+    base = do_bootstrap(engine.client(), python_version=version, python_executable=exe,
+                        progress=lambda msg: show(Event("log", str(msg))))
+    print(base.reference)
+    return 0

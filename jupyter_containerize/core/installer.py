@@ -1,0 +1,236 @@
+"""Install locked distributions for the image's platform, outside the engine, with uv.
+
+Each distribution is installed once per (Python minor, platform) into a cache folder of its
+own that mirrors a virtual environment's layout (``bin/``, ``share/``,
+``lib/pythonX.Y/site-packages/``), byte-compiled for the image's interpreter. Layers are made
+from these folders, so adding a package installs and packs only that package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import InstallError
+from .models import normalize
+from .paths import cache_dir
+
+PLATFORM_TAGS = {"linux/amd64": "x86_64-manylinux_2_28", "linux/arm64": "aarch64-manylinux_2_28"}
+
+_COMPILE = """
+import compileall, sys, py_compile
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+site, dest = sys.argv[1], sys.argv[2]
+for d in sys.argv[3:]:
+    compileall.compile_dir(d + '/' + site, ddir=dest, quiet=1, workers=0,
+                           invalidation_mode=mode)
+"""
+
+
+def uv_bin() -> str:
+    from uv import find_uv_bin
+
+    return str(find_uv_bin())
+
+
+def dist_key(name: str, version: str, requirement: str) -> str:
+    """Cache folder name of one distribution build."""
+    base = f"{normalize(name)}-{version}"
+    if requirement.strip() == f"{name}=={version}" or "@" not in requirement:
+        return base
+    return base + "-" + hashlib.sha256(requirement.encode()).hexdigest()[:12]
+
+
+def store(python_minor: str, platform: str) -> Path:
+    tag = PLATFORM_TAGS.get(platform, platform.replace("/", "-"))
+    path = cache_dir() / "dists" / f"py{python_minor}-{tag}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def index_args() -> list[str]:
+    """The package index for image installs: an http(s) index the user set, never a file://."""
+    args: list[str] = []
+    for var in ("UV_INDEX_URL", "PIP_INDEX_URL"):
+        url = os.environ.get(var, "")
+        if url.startswith(("http://", "https://")):
+            args += ["--index-url", url]
+            break
+    return args
+
+
+def ensure(
+    requirements: dict[str, str],
+    python_minor: str,
+    platform: str,
+    compile_python: str | None,
+    *,
+    no_cache: bool = False,
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Path]:
+    """Make sure every ``key -> requirement line`` is installed in the store; return folders."""
+    root = store(python_minor, platform)
+    missing = {k: r for k, r in requirements.items() if no_cache or not (root / k).is_dir()}
+    if missing:
+        log(f"installing {len(missing)} distributions for {platform}, Python {python_minor}")
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            _uv_install(list(missing.values()), Path(tmp) / "t", python_minor, platform, no_cache)
+            split = _split(Path(tmp) / "t", Path(tmp) / "split", python_minor)
+            by_name = {normalize(k.rsplit("-", 1)[0]): k for k in missing}
+            keys = {}
+            for name, folder in split.items():
+                key = _match_key(name, missing, by_name)
+                keys[key] = folder
+            site = f"lib/python{python_minor}/site-packages"
+            if compile_python:
+                _compile(compile_python, site, list(keys.values()))
+            for key, folder in keys.items():
+                if (root / key).exists():
+                    shutil.rmtree(root / key)
+                folder.rename(root / key)
+    absent = [r for k, r in requirements.items() if not (root / k).is_dir()]
+    if absent:
+        raise InstallError(f"installing gave no files for {', '.join(absent)}")
+    return {k: root / k for k in requirements}
+
+
+def _match_key(name: str, missing: dict[str, str], by_name: dict[str, str]) -> str:
+    for key in missing:
+        if normalize(key).startswith(name + "-"):
+            return key
+    return by_name.get(name, name)
+
+
+def _uv_install(
+    reqs: list[str], target: Path, python_minor: str, platform: str, no_cache: bool
+) -> None:
+    tag = PLATFORM_TAGS.get(platform)
+    if tag is None:
+        raise InstallError(
+            f"platform {platform} is not supported",
+            hint="use --platform linux/amd64 or linux/arm64",
+        )
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(reqs) + "\n")
+    cmd = [
+        uv_bin(),
+        "pip",
+        "install",
+        "--no-deps",
+        "--target",
+        str(target),
+        "--python-platform",
+        tag,
+        "--python-version",
+        python_minor,
+        "--link-mode",
+        "copy",
+        "-r",
+        fh.name,
+        *index_args(),
+    ]
+    if no_cache:
+        cmd.append("--no-cache")
+    env = {**os.environ, "UV_NO_CONFIG": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    os.unlink(fh.name)
+    if proc.returncode != 0:
+        raise _install_error(proc.stderr, platform)
+
+
+def _install_error(stderr: str, platform: str) -> InstallError:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    names = re.findall(r"`([A-Za-z0-9_.\-]+)(?:==[^`]*)?`", stderr)
+    who = names[0] if names else "a distribution"
+    return InstallError(
+        f"{who} cannot be installed for {platform}: {' / '.join(lines[-3:])}",
+        hint="pin a version that has a wheel for the target, or add the build's system "
+        "libraries to apt.txt",
+        log="\n".join(lines[-20:]),
+    )
+
+
+def _split(target: Path, out: Path, python_minor: str) -> dict[str, Path]:
+    """Move each distribution's files (by its RECORD) into a folder of its own."""
+    site = f"lib/python{python_minor}/site-packages"
+    result: dict[str, Path] = {}
+    for info in sorted(target.glob("*.dist-info")):
+        name = normalize(info.name[: -len(".dist-info")].rsplit("-", 1)[0])
+        dest = out / name
+        record = info / "RECORD"
+        rels = [ln.split(",")[0] for ln in record.read_text().splitlines() if ln.strip()]
+        for rel in rels:
+            src = target / rel
+            if not src.exists() or ".." in Path(rel).parts:
+                continue
+            top = rel.split("/", 1)[0]
+            place = rel if top in ("bin", "share", "include") else f"{site}/{rel}"
+            (dest / place).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest / place)
+        if not (dest / site / info.name).exists():
+            shutil.copytree(info, dest / site / info.name, dirs_exist_ok=True)
+        result[name] = dest
+    return result
+
+
+def _compile(python: str, site: str, folders: list[Path]) -> None:
+    """Byte-compile with an interpreter of the image's minor (hash-based, deterministic)."""
+    dest = "/opt/env/" + site
+    subprocess.run(
+        [python, "-c", _COMPILE, site, dest, *map(str, folders)], check=False, capture_output=True
+    )
+
+
+def compile_python_for(python_minor: str, preferred: str | None) -> str | None:
+    """An interpreter of the same minor on this machine to byte-compile with."""
+    candidates = [preferred] if preferred else []
+    candidates += [shutil.which(f"python{python_minor}") or ""]
+    for c in candidates:
+        if not c or not Path(c).exists():
+            continue
+        try:
+            out = subprocess.run(
+                [c, "-c", "import sys;print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out == python_minor:
+            return c
+    return None
+
+
+def resolve(requirements: list[str], python_minor: str, platform: str) -> list[str]:
+    """Resolve requirements to exact pins for the image (uv pip compile)."""
+    tag = PLATFORM_TAGS.get(platform, "x86_64-manylinux_2_28")
+    with tempfile.NamedTemporaryFile("w", suffix=".in", delete=False) as fh:
+        fh.write("\n".join(requirements) + "\n")
+    cmd = [
+        uv_bin(),
+        "pip",
+        "compile",
+        fh.name,
+        "--python-version",
+        python_minor,
+        "--python-platform",
+        tag,
+        "--no-header",
+        "--no-annotate",
+        "--quiet",
+        *index_args(),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "UV_NO_CONFIG": "1"}
+    )
+    os.unlink(fh.name)
+    if proc.returncode != 0:
+        raise _install_error(proc.stderr, platform)
+    return [ln.strip() for ln in proc.stdout.splitlines() if ln.strip() and "==" in ln]
