@@ -205,8 +205,12 @@ def _layers_identity(image: Any) -> str:
 
 
 def image_identity(image: Any) -> str:
-    """Our label, else the registry digest, else a hash of the layers' content IDs."""
-    found = (image.labels or {}).get(labels.BASE_IDENTITY)
+    """Our label on our bases, else the registry digest, else a hash of the layers' content IDs.
+
+    An image built from one of our bases inherits its labels: only ``role=base`` trusts them.
+    """
+    lab = image.labels or {}
+    found = lab.get(labels.BASE_IDENTITY) if lab.get(labels.ROLE) == ROLE_BASE else None
     if found:
         return str(found)
     digests = image.attrs.get("RepoDigests") or []
@@ -300,6 +304,10 @@ def list_bases(client: Any) -> list[BaseImage]:
     images.sort(key=lambda im: im.attrs.get("Created", ""), reverse=True)
     found = []
     for image in images:
+        # Skip untagged images and images built on a base (they inherit its labels until a
+        # later instruction overrides them): a bootstrapped base is one imported layer.
+        if not image.tags or len(image.attrs.get("RootFS", {}).get("Layers") or []) != 1:
+            continue
         base = _from_labels(image, _reference_of(image))
         if base is not None:
             found.append(base)
