@@ -1,0 +1,285 @@
+"""Headless runs on the real engine: parameters, failures, timeouts, artifacts, reproduction,
+secrets. One fixture image per session (papermill's tool venv + a user venv with numpy),
+labelled with this test run's label; everything the tests create is removed by that label."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jupyter_containerize.core import containers, jobs, labels
+from jupyter_containerize.core.errors import RunError
+from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.models import RunRecord
+from jupyter_containerize.core.run import parse_parameter, run
+
+pytestmark = pytest.mark.engine
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+TEST_RUN = uuid.uuid4().hex[:12]
+TEST_LABELS = {labels.TEST_RUN: TEST_RUN}
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+KERNEL = {"argv": ["/opt/env/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+          "display_name": "Python 3", "language": "python"}
+DOCKERFILE = """FROM {base}
+USER root
+COPY ca.crt /opt/containerize/ca.crt
+ENV PIP_CERT=/opt/containerize/ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python3 -m venv /opt/env && /opt/env/bin/pip install -q ipykernel numpy \\
+ && python3 -m venv /opt/containerize/tool && /opt/containerize/tool/bin/pip install -q papermill
+COPY kernel.json /opt/containerize/tool/share/jupyter/kernels/python3/kernel.json
+ENV JUPYTER_PATH=/opt/containerize/tool/share/jupyter HOME=/home/jovyan
+RUN mkdir -p /home/jovyan/work && chown -R 1000:1000 /home/jovyan
+WORKDIR /home/jovyan/work
+USER 1000:1000
+"""
+
+
+def _engine_or_skip() -> object:
+    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.errors import EngineUnavailableError
+
+    try:
+        return engine.client()
+    except EngineUnavailableError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no Docker engine: {exc.one_line()}")
+        pytest.skip(f"no Docker engine answers: {exc.one_line()}")
+
+
+def _context(files: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def _build(tag: str, files: dict[str, bytes]) -> str:
+    from jupyter_containerize.core import engine
+
+    image = engine.classic_build(
+        _context(files), tag, {labels.MANAGED: "true", **TEST_LABELS}, False, lambda _: None
+    )
+    return str(image.id)
+
+
+@pytest.fixture(scope="session")
+def engine_client() -> Iterator[object]:
+    cli = _engine_or_skip()
+    yield cli
+    containers.remove_labelled(TEST_LABELS)
+    for image in cli.images.list(filters={"label": f"{labels.TEST_RUN}={TEST_RUN}"}):  # type: ignore[attr-defined]
+        cli.images.remove(image.id, force=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def image(engine_client: object) -> str:
+    bases = engine_client.images.list("jupyter-containerize/base")  # type: ignore[attr-defined]
+    tags = sorted(t for b in bases for t in b.tags if "-py3.11" in t)
+    if not tags:
+        pytest.fail("no jupyter-containerize/base:*-py3.11* image: run `base --bootstrap` first")
+    tag = f"jupyter-containerize/test-run:{TEST_RUN}"
+    started = time.monotonic()
+    _build(tag, {
+        "Dockerfile": DOCKERFILE.format(base=tags[0]).encode(),
+        "ca.crt": CA_BUNDLE.read_bytes(),
+        "kernel.json": json.dumps(KERNEL).encode(),
+    })
+    print(f"fixture image built in {time.monotonic() - started:.1f} s")
+    return tag
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> JobStore:
+    monkeypatch.setenv(jobs.DATA_DIR_ENV, str(tmp_path / "data"))
+    return JobStore()
+
+
+def _run(nb: str, image: str, store: JobStore, tmp_path: Path, **options: object) -> RunRecord:
+    src = tmp_path / "project" / nb
+    src.parent.mkdir(exist_ok=True)
+    shutil.copy(NOTEBOOKS / nb, src)
+    return run(src, image=image, store=store, extra_labels=TEST_LABELS, **options)
+
+
+def _stdout(path: str | None) -> str:
+    assert path
+    cells = json.loads(Path(path).read_text())["cells"]
+    return "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+
+
+def test_parameters_change_the_output(image: str, store: JobStore, tmp_path: Path) -> None:
+    events: list[object] = []
+    default = _run("params.ipynb", image, store, tmp_path)
+    assert default.status == "succeeded", default.error
+    assert "6 base int float" in _stdout(default.output)
+    typed = {"n": parse_parameter("21"), "label": parse_parameter("other"),
+             "ratio": parse_parameter("1e-3")}
+    changed = _run("params.ipynb", image, store, tmp_path, parameters=typed,
+                   progress=events.append)
+    assert changed.status == "succeeded", changed.error
+    assert "42 other int float" in _stdout(changed.output)
+    assert changed.reproduction and changed.reproduction["verdict"] == "not comparable"
+    cells = [e.data["cell"] for e in events if getattr(e, "kind", "") == "progress"]
+    assert cells and cells[-1] == 4 and events[-1] is not None
+    stored = store.get(changed.id)
+    assert stored.kind == "run" and stored.result and stored.result["status"] == "succeeded"
+    assert Path(changed.output).with_suffix(".run.json").exists()  # type: ignore[arg-type]
+
+
+def test_unknown_parameters_warn(image: str, store: JobStore, tmp_path: Path) -> None:
+    lines: list[str] = []
+    record = _run("params.ipynb", image, store, tmp_path, parameters={"nope": 1},
+                  progress=lambda e: lines.append(e.message))
+    assert record.status == "succeeded"
+    assert any("unknown parameters nope (declared: n, label, ratio)" in x for x in lines)
+
+
+def test_failing_notebook(image: str, store: JobStore, tmp_path: Path) -> None:
+    record = _run("raises.ipynb", image, store, tmp_path, report="html")
+    assert record.status == "failed"
+    assert record.error and record.error["cell"] == 1
+    assert record.error["ename"] == "ValueError"
+    assert record.error["evalue"] == "boom from the second cell"
+    assert "before the failure" in _stdout(record.output)
+    assert record.html and "boom from the second cell" in Path(record.html).read_text()
+    assert store.get(record.id).status == "failed"
+
+
+def test_timeout_keeps_the_partial_notebook(image: str, store: JobStore, tmp_path: Path) -> None:
+    started = time.monotonic()
+    record = _run("sleeps.ipynb", image, store, tmp_path, timeout=12)
+    assert time.monotonic() - started < 60
+    assert record.status == "timed out"
+    assert "started" in _stdout(record.output)
+    assert record.error and record.error["cell"] == 1
+    assert not containers.is_running(record.container or "")
+
+
+def test_cancel(image: str, store: JobStore, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    threading.Timer(8, cancel.set).start()
+    record = _run("sleeps.ipynb", image, store, tmp_path, cancel=cancel)
+    assert record.status == "cancelled"
+    assert store.get(record.id).status == "cancelled"
+
+
+def test_artifacts_and_data(image: str, store: JobStore, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "artifacts"
+    record = _run("artifacts.ipynb", image, store, tmp_path, artifacts=str(target))
+    assert record.status == "succeeded", record.error
+    found = {a["path"]: a for a in record.artifacts}
+    assert set(found) == {"results/summary.txt", "weights.bin"}
+    weights = bytes(range(256)) * 4
+    assert found["weights.bin"]["sha256"] == hashlib.sha256(weights).hexdigest()
+    assert (target / "weights.bin").read_bytes() == weights
+    assert (target / "results/summary.txt").read_text() == "hello from the run\n"
+    again = _run("artifacts.ipynb", image, store, tmp_path, artifacts=str(target))
+    assert again.status == "succeeded"
+    csv = tmp_path / "table.csv"
+    csv.write_text("a,b\n1,2\n")
+    with_data = _run("reads_data.ipynb", image, store, tmp_path,
+                     data=[f"{csv}:inputs/table.csv"])
+    assert "a,b\n1,2" in _stdout(with_data.output)
+    assert with_data.artifacts == []
+
+
+def test_artifacts_refuse_a_foreign_folder(image: str, store: JobStore, tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    with pytest.raises(RunError, match="not empty"):
+        _run("artifacts.ipynb", image, store, tmp_path, artifacts=str(folder))
+
+
+def test_reproduction(image: str, store: JobStore, tmp_path: Path) -> None:
+    same = _run("reproducible.ipynb", image, store, tmp_path, report="html")
+    assert same.reproduction and same.reproduction["verdict"] == "reproduced", same.reproduction
+    html = Path(same.html or "").read_text()
+    assert "jupyter-containerize-run" in html and "cells reproduced" in html
+    other = _run("unseeded_random.ipynb", image, store, tmp_path, report="html")
+    assert other.reproduction and other.reproduction["verdict"] == "differs"
+    assert "cell 2 differs" in other.reproduction["text"]
+    assert "cell 2 differs" in Path(other.html or "").read_text()
+
+
+def test_env_secret_stays_out(image: str, store: JobStore, tmp_path: Path,
+                              engine_client: object) -> None:
+    secret = f"canary-{uuid.uuid4().hex}"
+    os.environ["JC_TEST_TOKEN_HOST"] = secret
+    seen: list[str] = []
+    record = _run("env_secret.ipynb", image, store, tmp_path,
+                  env=[f"JC_TEST_TOKEN={secret}", "JC_TEST_TOKEN_HOST"],
+                  progress=lambda e: seen.append(e.message), report="html")
+    del os.environ["JC_TEST_TOKEN_HOST"]
+    assert record.status == "succeeded", record.error
+    out = _stdout(record.output)
+    assert f"token length {len(secret)}" in out and "session /home/jovyan/work/" in out
+    assert record.env_names == ["JC_TEST_TOKEN", "JC_TEST_TOKEN_HOST"]
+    files = [p for p in store.path.parent.rglob("*") if p.is_file()]
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path
+    assert all(secret not in line for line in seen)
+    assert all(secret not in line for _, line in store.logs(record.id))
+
+
+def test_secret_not_in_container_logs(image: str, store: JobStore, tmp_path: Path,
+                                      engine_client: object) -> None:
+    secret = f"canary-{uuid.uuid4().hex}"
+    captured: list[bytes] = []
+    original = containers.remove
+
+    def keep_logs(container: object) -> None:
+        captured.append(container.logs())  # type: ignore[attr-defined]
+        original(container)  # type: ignore[arg-type]
+
+    containers.remove = keep_logs  # type: ignore[assignment]
+    try:
+        record = _run("env_secret.ipynb", image, store, tmp_path, env=[f"JC_TEST_TOKEN={secret}"])
+    finally:
+        containers.remove = original  # type: ignore[assignment]
+    assert record.status == "succeeded"
+    assert captured and b"token length" in captured[0]
+    assert secret.encode() not in captured[0]
+
+
+def test_no_kernel_in_the_image(image: str, store: JobStore, tmp_path: Path) -> None:
+    bare = f"jupyter-containerize/test-run:{TEST_RUN}-nokernel"
+    _build(bare, {"Dockerfile": (
+        f"FROM {image}\nUSER root\nRUN rm -rf /opt/containerize/tool/share/jupyter/kernels\n"
+        "USER 1000:1000\n").encode()})
+    with pytest.raises(RunError, match="no python3 kernel"):
+        _run("params.ipynb", bare, store, tmp_path)
+    failed = store.list(kind="run")[0]
+    assert failed.status == "failed" and "no python3 kernel" in (failed.error or {})["message"]
+
+
+def test_output_not_writable(image: str, store: JobStore, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RunError, match="cannot create"):
+        _run("params.ipynb", image, store, tmp_path, output=str(blocker / "x.out.ipynb"))
+    assert store.list(kind="run")[0].status == "failed"
+
+
+def test_container_start_overhead(image: str, store: JobStore, tmp_path: Path) -> None:
+    started = time.monotonic()
+    record = _run("params.ipynb", image, store, tmp_path)
+    elapsed = time.monotonic() - started
+    print(f"run of a 3-cell notebook, end to end: {elapsed:.2f} s "
+          f"(recorded duration {record.duration} s)")
+    assert record.status == "succeeded"
