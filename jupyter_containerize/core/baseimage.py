@@ -687,16 +687,22 @@ def interpreter_info(python_executable: str) -> dict[str, str]:
 
 
 def find_interpreter(python_version: str) -> str:
-    """An interpreter of the minor on this machine (exact patch first): PATH, then pyenv."""
+    """A working interpreter of the minor on this machine (exact patch first): PATH, then pyenv."""
     minor = minor_of(python_version)
     candidates = [shutil.which(f"python{minor}") or ""]
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     if pyenv.is_dir():
         candidates += [str(p / "bin" / f"python{minor}") for p in sorted(pyenv.iterdir())]
-    found = [c for c in candidates if c and os.access(c, os.X_OK)]
-    exact = [c for c in found if Path(c).resolve().parent.parent.name == python_version]
-    if exact or found:
-        return (exact or found)[0]
+    working: list[tuple[str, str]] = []
+    for candidate in dict.fromkeys(c for c in candidates if c and os.access(c, os.X_OK)):
+        try:
+            working.append((candidate, interpreter_info(candidate)["version"]))
+        except BaseImageError:
+            continue  # e.g. a pyenv shim with no version selected
+    working = [w for w in working if minor_of(w[1]) == minor]
+    working.sort(key=lambda w: w[1] != python_version)
+    if working:
+        return working[0][0]
     raise BaseImageError(
         f"no Python {minor} interpreter found on this machine to carry",
         hint=f"pass --python-executable, or {BOOTSTRAP_HINT.format(minor=minor)}",
