@@ -17,16 +17,13 @@ from typing import Any
 
 from . import engine, imagefs, installer, labels, project
 from .config import ContainerizeConfig
+from .lock import lock_path as lock_path_for
 from .errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
 from .models import BuildResult, EnvironmentSpec
 from .paths import cache_dir
 from .progress import Reporter
 
 RENDERER_VERSION = "1"
-
-
-def lock_path_for(notebook: Path) -> Path:
-    return notebook.with_name(notebook.stem + ".lock.json")
 
 
 def capture_for(python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:

@@ -1,0 +1,68 @@
+"""Helpers for the real-engine tests: environments, notebooks and the CLI as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "classifier"
+EXAMPLE_PYTHON = ROOT / ".venv-example" / "bin" / "python"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`jupyter-containerize ARGS` as a user runs it."""
+    exe = Path(sys.executable).with_name("jupyter-containerize")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """A failure is one `error:` line with the fix: no traceback, non-zero exit."""
+    assert proc.returncode != 0, proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def notebook(path: Path, *sources: str, kernel: str = "python3") -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def make_venv(path: Path, python: str, *packages: str) -> Path:
+    """A virtual environment with these packages; returns its python."""
+    if not (path / "bin" / "python").exists():
+        subprocess.run([python, "-m", "venv", str(path)], check=True)
+    if packages:
+        subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", *packages],
+                       check=True, capture_output=True)
+    return path / "bin" / "python"
+
+
+def run_in_image(image: str, code: str, user: str | None = None) -> str:
+    from jupyter_containerize.core import engine
+
+    status, out = engine.run_once(image, ["python", "-c", code], user=user)
+    assert status == 0, out
+    return out.strip()
+
+
+def versions_in(python: str, *names: str) -> dict[str, str]:
+    code = ("import json, importlib.metadata as m, sys; "
+            "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))")
+    out = subprocess.run([python, "-c", code, *names], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out)
