@@ -17,8 +17,8 @@ from typing import Any
 
 from . import engine, imagefs, installer, labels, project
 from .config import ContainerizeConfig
-from .lock import lock_path as lock_path_for
 from .errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
+from .lock import lock_path as lock_path_for
 from .models import BuildResult, EnvironmentSpec
 from .paths import cache_dir
 from .progress import Reporter
