@@ -91,7 +91,10 @@ def image(engine_client: object) -> str:
     bases = engine_client.images.list("jupyter-containerize/base")  # type: ignore[attr-defined]
     tags = sorted(t for b in bases for t in b.tags if "-py3.11" in t)
     if not tags:
-        pytest.fail("no jupyter-containerize/base:*-py3.11* image: run `base --bootstrap` first")
+        reason = "no jupyter-containerize/base:*-py3.11* image: run `base --bootstrap` first"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
     tag = f"jupyter-containerize/test-run:{TEST_RUN}"
     started = time.monotonic()
     _build(tag, {
