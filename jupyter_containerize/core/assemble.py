@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engine, imagefs, installer, layers
+from . import labels as labels_mod
 from .errors import BuildError
 from .models import BuildResult
 from .paths import cache_dir
@@ -110,6 +111,7 @@ def _layers_path(
     created = plan.created()
     lab = plan.labels(author, "layers")
     env_lab = {k: v for k, v in lab.items() if "notebook" not in k}
+    env_lab[labels_mod.ROLE] = "environment"
     common = {
         "env": imagefs.image_env(minor),
         "user": imagefs.RUNNER_USER,

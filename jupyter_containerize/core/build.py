@@ -31,7 +31,54 @@ def capture_for(python: str | None = None, notebook: str | Path | None = None) -
     from .notebook import kernel_python
 
     exe = python or (kernel_python(notebook) if notebook else None) or sys.executable
-    return capture_python(exe)
+    cached = _cached_capture(exe)
+    if cached is not None:
+        return cached
+    spec = capture_python(exe)
+    _store_capture(exe, spec)
+    return spec
+
+
+def _site_dirs(spec: EnvironmentSpec) -> list[str]:
+    import glob
+
+    dirs = set()
+    for prefix in {spec.prefix, spec.base_prefix} - {""}:
+        dirs.update(glob.glob(os.path.join(prefix, "lib", "python*", "site-packages")))
+    return sorted(dirs)
+
+
+def _capture_file(exe: str) -> Path:
+    key = hashlib.sha256(os.path.abspath(exe).encode()).hexdigest()[:24]
+    return cache_dir() / "capture" / f"{key}.json"
+
+
+def _stamps(paths: list[str]) -> dict[str, int]:
+    return {p: os.stat(p).st_mtime_ns for p in paths if os.path.exists(p)}
+
+
+def _cached_capture(exe: str) -> EnvironmentSpec | None:
+    """A capture is reused while no site-packages folder of that interpreter has changed:
+    every install, upgrade or removal adds or removes a .dist-info entry there."""
+    try:
+        data = json.loads(_capture_file(exe).read_text())
+    except (OSError, ValueError):
+        return None
+    watched = [os.path.abspath(exe), *data["stamps"]][1:]
+    if not watched or _stamps(watched) != data["stamps"]:
+        return None
+    return EnvironmentSpec.from_json(data["spec"])
+
+
+def _store_capture(exe: str, spec: EnvironmentSpec) -> None:
+    dirs = _site_dirs(spec)
+    if not dirs:
+        return
+    path = _capture_file(exe)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"stamps": _stamps(dirs), "spec": spec.to_json()}))
+    tmp.replace(path)
 
 
 def freeze(
@@ -126,7 +173,7 @@ def build(
             f"{tag!r} is not a valid image reference",
             hint="use lowercase letters, digits, . _ - and /, e.g. team/model:1",
         )
-    nb_json = project.strip_outputs(dict(nb)) if strip_outputs else dict(nb)
+    nb_json = project.strip_outputs(dict(nb)) if strip_outputs else None
     if not strip_outputs:
         project.check_outputs(nb, allow_flagged_outputs)
     with rep.phase("freeze"):
@@ -209,7 +256,10 @@ class _Plan:
         self.minor = ".".join(lockdata["python"]["version"].split(".")[:2])
         self.root = nb_path.parent
         self.notebook_rel = nb_path.name
-        self.notebook_bytes = (json.dumps(nb_json, indent=1, ensure_ascii=False) + "\n").encode()
+        # The notebook as saved, byte for byte, unless its outputs were stripped.
+        self.notebook_bytes = (
+            nb_path.read_bytes() if nb_json is None
+            else (json.dumps(nb_json, indent=1, ensure_ascii=False) + "\n").encode())
         apt = self.root / "apt.txt"
         self.apt = (
             [
@@ -258,6 +308,7 @@ class _Plan:
             labels.AUTHOR: author or _author(),
             labels.BASE_IDENTITY: self.base.identity[:64],
             labels.BUILDER: builder,
+            labels.ROLE: "notebook",
             labels.OCI_CREATED: created,
             labels.OCI_TITLE: self.nb_path.stem,
             labels.OCI_VERSION: self.image_hash[:12],

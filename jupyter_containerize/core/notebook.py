@@ -7,11 +7,12 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from .errors import NotebookError
+
+if TYPE_CHECKING:
+    import nbformat
 
 # Cell magics whose body is not Python: their cells hold no imports.
 _FOREIGN_CELL_MAGICS = {
@@ -39,6 +40,10 @@ def load_notebook(path: str | Path) -> nbformat.NotebookNode:
         ) from exc
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{path} is not a notebook: it has no cells", hint="check the path")
+    if _plainly_v4(data):
+        return _node(data)  # type: ignore[no-any-return]
+    import nbformat
+
     try:
         nb: nbformat.NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
         nbformat.validate(nb)
@@ -48,6 +53,47 @@ def load_notebook(path: str | Path) -> nbformat.NotebookNode:
             hint="open it in Jupyter and save it again",
         ) from exc
     return nb
+
+
+class _Node(dict):  # type: ignore[type-arg]
+    """A notebook dict with attribute access, as nbformat's NotebookNode has."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError as exc:
+            raise AttributeError(key) from exc
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+
+def _node(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return _Node((k, _node(v)) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_node(v) for v in obj]
+    return obj
+
+
+def _plainly_v4(data: dict[str, Any]) -> bool:
+    """A well-formed nbformat 4 document, checked without loading the JSON schema machinery
+    (which costs seconds at import); anything else goes through nbformat's validator."""
+    if data.get("nbformat") != 4 or not isinstance(data.get("metadata"), dict):
+        return False
+    cells = data.get("cells")
+    if not isinstance(cells, list):
+        return False
+    for cell in cells:
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
+            return False
+        if cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return False
+        if not isinstance(cell.get("source"), (str, list)):
+            return False
+        if cell["cell_type"] == "code" and not isinstance(cell.get("outputs"), list):
+            return False
+    return True
 
 
 def _reason(exc: Exception) -> str:
