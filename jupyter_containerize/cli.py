@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from .core.errors import ContainerizeError
 
+_CELL_MARK = re.compile(r"^(Executing|Ending) Cell \d+-*$")
+
 
 def _progress(quiet: bool) -> Callable[[Any], None]:
     def show(event: Any) -> None:
         if quiet:
+            return
+        if event.kind == "log" and _CELL_MARK.match(event.message.strip()):
             return
         if event.kind == "phase":
             print(f"==> {event.message}", file=sys.stderr)
@@ -25,7 +30,7 @@ def _progress(quiet: bool) -> Callable[[Any], None]:
             done = int(width * event.current / event.total)
             bar = "#" * done + "-" * (width - done)
             end = "\n" if event.current >= event.total else "\r"
-            print(f"  [{bar}] {event.current}/{event.total} {event.message}"[:100],
+            print(f"  [{bar}] {event.current}/{event.total} {event.phase}"[:100],
                   file=sys.stderr, end=end)
         else:
             print(f"  {event.message}", file=sys.stderr)

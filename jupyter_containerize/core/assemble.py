@@ -105,6 +105,7 @@ def _layers_path(
             ),
             work / f"project-{plan.image_hash[:16]}.tar",
             _mtime(plan),
+            {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
         )
         proj.comment = "project files"
     base_attrs = engine.require_image(plan.base.reference).attrs

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import containers, labels, reproduce
+from .config import ContainerizeConfig
 from .errors import RunError
 from .jobs import JobStore, now_iso, run_dir
 from .models import RunRecord
@@ -113,7 +114,7 @@ def run(
         raise RunError(f"--report {report!r} is not a report format", hint="use --report html")
     state = _prepare(
         Path(notebook), parameters or {}, output, artifacts, env, data, progress,
-        store or JobStore(), extra_labels or {},
+        store or JobStore(), extra_labels or dict(ContainerizeConfig().extra_labels),
     )
     try:
         state.record.image = image or _build(state, python, base, lock, progress)
