@@ -80,7 +80,8 @@ def write_results(name: str, table: Table, facts: dict[str, object], quick: bool
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / (f"{name}.quick.json" if quick else f"{name}.json")
     data = {
-        "benchmark": name, "quick": quick, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "benchmark": name, "quick": quick,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": facts,
         "rows": [{"measure": r.measure, "ours": r.ours, "baseline": r.baseline,
                   "ratio": r.ratio, "target": r.target, "met": r.met, "unit": r.unit}
