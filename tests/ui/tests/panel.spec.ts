@@ -1,0 +1,33 @@
+/**
+ * The Containerize button opens the panel for its notebook and shows the kernel's environment.
+ */
+import { expect, test } from '@jupyterlab/galata';
+
+import { ContainerizeHelper } from './helpers/containerize';
+
+test.describe('Containerize panel', () => {
+  test('toolbar button shows the environment summary', async ({ page, tmpPath }) => {
+    const helper = new ContainerizeHelper(page);
+    await helper.openExample(tmpPath);
+    await expect(helper.button).toBeVisible();
+    await helper.open();
+
+    await expect(helper.field('python')).toContainText(/^3\.\d+/, { timeout: 60000 });
+    const packages = Number(await helper.field('packages').textContent());
+    expect(packages).toBeGreaterThan(5);
+    await expect(helper.section('Run').locator('input[name="n_estimators"]')).toHaveValue('50');
+    await expect(helper.section('Run').locator('input[name="seed"]')).toHaveValue('0');
+    await helper.shot('01-environment');
+  });
+
+  test('palette has the Containerize commands', async ({ page, tmpPath }) => {
+    const helper = new ContainerizeHelper(page);
+    await helper.openExample(tmpPath);
+    await page.keyboard.press('Control+Shift+C');
+    await page.locator('.lm-CommandPalette-input').fill('Containerize');
+    await expect(page.locator('.lm-CommandPalette-item')).toHaveCount(4);
+    await page.locator('.lm-CommandPalette-item', { hasText: 'Open Panel' }).click();
+    await expect(helper.panel).toBeVisible();
+    await expect(helper.field('python')).toContainText(/^3\./, { timeout: 60000 });
+  });
+});
