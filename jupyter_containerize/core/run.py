@@ -104,6 +104,7 @@ def run(
     python: str | None = None, base: str | None = None, lock: str = "full",
     progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
     store: JobStore | None = None, extra_labels: dict[str, str] | None = None,
+    spec: Any = None,
 ) -> RunRecord:
     """Execute ``notebook`` with papermill inside its image; returns the finished RunRecord.
 
@@ -117,7 +118,7 @@ def run(
         store or JobStore(), extra_labels or dict(ContainerizeConfig().extra_labels),
     )
     try:
-        state.record.image = image or _build(state, python, base, lock, progress)
+        state.record.image = image or _build(state, python, base, lock, progress, spec)
         _execute(state, timeout, cpus, memory, gpus, cancel)
     except BaseException as exc:
         _fail_early(state, exc)
@@ -199,11 +200,12 @@ def _check_artifacts(folder: Path, explicit: bool) -> None:
 
 
 def _build(state: _Run, python: str | None, base: str | None, lock: str,
-           progress: Callable[[Any], None] | None) -> str:
+           progress: Callable[[Any], None] | None, spec: Any = None) -> str:
     from . import api
 
     state.store.update(state.record.id, status="running", progress={"phase": "build"})
-    result = api.build(state.notebook, python=python, base=base, lock=lock, progress=progress)
+    result = api.build(state.notebook, python=python, base=base, lock=lock, progress=progress,
+                       spec=spec)
     return result.reference
 
 
