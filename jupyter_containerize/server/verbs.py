@@ -30,6 +30,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "strip_outputs": bool,
         "allow_flagged_outputs": bool,
         "dry_run": bool,
+        "python": str,
     },
     "run": {
         "parameters": dict,
@@ -38,8 +39,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "base": str,
         "timeout": Number,
         "image": str,
-        "strip_outputs": bool,
-        "allow_flagged_outputs": bool,
+        "python": str,
+        "cpus": Number,
+        "memory": str,
     },
     "serve": {"model": str, "name": str, "kernel_id": str, "host": str},
     "push": {"reference": str, "tag": str},
@@ -121,8 +123,16 @@ def call_verb(
         extra = _named(api.build, config=config)
         result: Any = api.build(notebook, spec=spec, progress=progress, **extra, **opts)
     elif kind == "run":
-        extra = _named(api.run, job_id=job_id, spec=spec, config=config)
-        result = api.run(notebook, progress=progress, cancel=cancel, store=store, **extra, **opts)
+        extra = _named(api.run, job_id=job_id, config=config)
+        if spec is not None and "python" not in opts:
+            opts["python"] = spec.python_executable  # the kernel's interpreter
+        labels = dict(getattr(config, "extra_labels", None) or {})
+        if labels:
+            opts["extra_labels"] = labels
+        adopting = AdoptingStore(store, job_id)
+        result = api.run(
+            notebook, progress=progress, cancel=cancel, store=adopting, **extra, **opts
+        )
     elif kind == "serve":
         model = resolve(opts.pop("model"))
         extra = _named(api.serve, spec=spec, config=config)
@@ -133,6 +143,33 @@ def call_verb(
             raise ContainerizeError("push is not available in this version", "update the package")
         result = push(opts.pop("reference", None), progress=progress, **opts)
     return result.to_json() if hasattr(result, "to_json") else {"value": result}
+
+
+class AdoptingStore:
+    """The store handed to ``api.run``: its run record becomes the job the server made.
+
+    ``api.run`` creates the record of its run itself (the CLI has no job before it); the
+    server has already answered 202 with a job, so that first ``create`` adopts it.
+    """
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._adopted = False
+
+    def create(
+        self, kind: str, notebook: str | None = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        if kind != "run" or self._adopted:
+            return self._store.create(kind, notebook, params)
+        self._adopted = True
+        old = self._store.get(self._job_id)
+        return self._store.update(
+            self._job_id, notebook=notebook or old.notebook, params={**old.params, **(params or {})}
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 def _named(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
