@@ -188,6 +188,10 @@ def build(
             lpath = freeze(nb_path, python=python, lock=lock, spec=spec, platform=platform)
         lockdata = locks.read_lock(lpath)
     minor = ".".join(lockdata["python"]["version"].split(".")[:2])
+    with rep.phase("preflight"):
+        no_build = locks.preflight(lockdata, platform)
+    for name in no_build:
+        rep.log(f"warning: {name} publishes no wheel for {platform}: it must build from source")
     with rep.phase("base"):
         base_img = find_base(
             engine.client(), lockdata["python"]["version"], base or cfg.base_image or None
@@ -208,7 +212,9 @@ def build(
         image_hash=plan.image_hash,
         lock_path=str(lpath),
         python=base_img.python_version,
-        warnings=list(lockdata.get("warnings", [])) + plan.files.left_out,
+        warnings=list(lockdata.get("warnings", []))
+        + plan.files.left_out
+        + [f"{n} publishes no wheel for {platform}" for n in no_build],
         largest_files=plan.files.largest(),
     )
     for line in plan.files.left_out:

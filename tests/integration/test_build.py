@@ -192,3 +192,20 @@ def test_bad_input_is_one_line_with_the_fix(tmp_path: Path, case: str) -> None:
     assert_one_line_error(proc, *expect)
     if case == "not json":
         assert nb.read_text() == "{not json", "nothing lost"
+
+
+def test_a_mac_kernel_names_what_has_no_linux_build_before_building(tmp_path: Path) -> None:
+    """A lock captured on macOS/arm64: the build names pywin32-like packages up front."""
+    nb = notebook(tmp_path / "mac" / "mac.ipynb", "import joblib")
+    api.freeze(nb, python=str(EXAMPLE_PYTHON))
+    lock_file = nb.with_name("mac.lock.json")
+    lock = json.loads(lock_file.read_text())
+    lock["python"].update(system="Darwin", machine="arm64")
+    lock["packages"].append({"name": "pyobjc-core", "version": "10.3.1", "source": "index",
+                             "requirement": "pyobjc-core==10.3.1", "imported_as": []})
+    lock_file.write_text(json.dumps(lock))
+    events: list[str] = []
+    with pytest.raises(Exception) as err:
+        api.build(nb, locked=True, progress=lambda e: events.append(e.message))
+    assert any("pyobjc-core publishes no wheel for linux/amd64" in m for m in events), events
+    assert "pyobjc-core" in str(err.value)
