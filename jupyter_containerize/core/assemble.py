@@ -65,9 +65,18 @@ def _dist_requirements(plan: Any, folder: Path) -> dict[str, str]:
     reqs = {}
     wheels = local_wheels(plan.root, plan.lock, folder)
     for pkg in plan.lock["packages"]:
-        line = wheels.get(pkg["name"]) or pkg["requirement"]
-        reqs[installer.dist_key(pkg["name"], pkg["version"], str(line))] = str(line)
+        name, version, wheel = pkg["name"], pkg["version"], wheels.get(pkg["name"])
+        if wheel:  # a local project's cache key is its wheel's content, not its path
+            identity = f"{name} @ sha256:{_file_sha256(Path(wheel))}"
+            reqs[installer.dist_key(name, version, identity)] = wheel
+        else:
+            line = str(pkg["requirement"])
+            reqs[installer.dist_key(name, version, line)] = line
     return reqs
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _layers_path(
@@ -96,9 +105,13 @@ def _layers_path(
     with rep.phase("layers"):
         groups, previous = _groups(repo, user)
         env_layers = [_meta_layer(plan, work)]
-        env_layers.append(_dist_layer(sorted(tool), tool, imagefs.TOOL, work, "tool"))
+        env_layers.append(
+            _dist_layer(sorted(tool), tool, imagefs.TOOL, work, "tool", plan.no_cache)
+        )
         for i, group in enumerate(groups):
-            env_layers.append(_dist_layer(group, user, imagefs.ENV, work, f"env {i + 1}"))
+            env_layers.append(
+                _dist_layer(group, user, imagefs.ENV, work, f"env {i + 1}", plan.no_cache)
+            )
         proj = layers.write_layer(
             imagefs.project_entries(
                 plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
@@ -154,7 +167,8 @@ def _meta_layer(plan: Any, work: Path) -> layers.Layer:
 
 
 def _dist_layer(
-    group: list[str], folders: dict[str, Path], prefix: str, work: Path, comment: str
+    group: list[str], folders: dict[str, Path], prefix: str, work: Path, comment: str,
+    fresh: bool = False,
 ) -> layers.Layer:
     key = hashlib.sha256(("\n".join([prefix, *group])).encode()).hexdigest()
 
@@ -162,12 +176,14 @@ def _dist_layer(
         entries = [e for k in group for e in imagefs.dist_entries(folders[k], prefix)]
         return layers.write_layer(entries, out, 0)
 
-    return _cached_layer(work / f"dists-{key[:24]}", make, f"{comment}: {len(group)} packages")
+    return _cached_layer(
+        work / f"dists-{key[:24]}", make, f"{comment}: {len(group)} packages", fresh
+    )
 
 
-def _cached_layer(stem: Path, make: Any, comment: str) -> layers.Layer:
+def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> layers.Layer:
     meta, tar = stem.with_suffix(".json"), stem.with_suffix(".tar")
-    if meta.exists() and tar.exists():
+    if meta.exists() and tar.exists() and not fresh:
         info = json.loads(meta.read_text())
         return layers.Layer(info["diff_id"], tar, info["size"], comment)
     layer = make(tar)

@@ -283,6 +283,7 @@ class _Plan:
                 "lock": _lock_identity(lockdata),
                 "apt": self.apt,
                 "renderer": RENDERER_VERSION,
+            "local": _local_sources(self.root, lockdata),
                 "tool": self.tool_pins,
                 "platform": platform,
             }
@@ -332,6 +333,24 @@ class _Plan:
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
         seconds = int(epoch) if epoch else int(self.lock_file.stat().st_mtime)
         return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _local_sources(root: Path, lockdata: dict) -> dict[str, str]:
+    """Content digests of local and editable projects: an edit there is a new environment."""
+    out = {}
+    skip = {".git", "__pycache__", "build", "dist", ".venv", ".ipynb_checkpoints"}
+    for pkg in lockdata.get("packages", []):
+        req = pkg.get("requirement")
+        if not isinstance(req, dict) or "path" not in req:
+            continue
+        src = (root / req["path"]).resolve()
+        h = hashlib.sha256()
+        for path in sorted(src.rglob("*")) if src.is_dir() else []:
+            rel = path.relative_to(src)
+            if path.is_file() and not (set(rel.parts) & skip) and ".egg-info" not in str(rel):
+                h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+        out[pkg["name"]] = h.hexdigest()
+    return out
 
 
 def _lock_identity(lockdata: dict) -> dict:

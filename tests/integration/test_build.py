@@ -102,6 +102,13 @@ def test_live_kernel_environment_arrives_exactly(kernel_env: dict[str, object]) 
     assert image.labels[labels.PYTHON_KERNEL] == spec.python_version
     for value in image.labels.values():
         assert str(kernel_env["root"]) not in value, "no host path in a label"
+    # an edit to the editable project (same version) is a new environment
+    pkg = Path(str(kernel_env["root"])) / "project" / "teamhelpers_src" / "teamhelpers"
+    (pkg / "__init__.py").write_text("def greet():\n    return 'hello again'\n")
+    edited = api.build(kernel_env["notebook"], spec=spec)  # type: ignore[arg-type]
+    assert edited.env_hash != res.env_hash
+    out = run_in_image(edited.reference, "import teamhelpers; print(teamhelpers.greet())")
+    assert out == "hello again"
 
 
 def test_rebuilds_reuse_the_image_and_an_edit_changes_only_the_last_layer(
