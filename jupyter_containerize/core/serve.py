@@ -1,0 +1,214 @@
+"""serve: the serving image for a model (``serveimage``), then a deployment.
+
+MODEL is a file (a run's artifact or any path) or a directory with predict.py; the
+environment is the notebook's (built, or reused, with ``build``) or ``--image``. A deployment
+is a local container (``deploy``) or, with ``--replicas``, a Docker Swarm service (``swarm``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import engine
+from . import labels as labels_mod
+from .config import ContainerizeConfig
+from .errors import ContainerizeError, NotFoundError
+from .models import Deployment
+from .progress import Reporter
+from .serveimage import PORT, ModelSource, ServingImage, helper_files, serving_image
+
+
+@dataclass
+class ServeResult(Deployment):
+    """A Deployment, with what this serve did: image reuse, swap window, conformance checks."""
+
+    image_cached: bool = False
+    urls: list[str] = field(default_factory=list)
+    swap: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def valid_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", name or ""):
+        raise ContainerizeError(
+            f"{name!r} is not a valid deployment name",
+            hint="use lowercase letters, digits, . _ - (at most 63), starting with a letter "
+            "or digit, e.g. --name churn-model",
+        )
+    return name
+
+
+def default_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63] or "model"
+
+
+def _flavor(path: Path) -> str:
+    from ..serving.detect import detect_flavor
+    from ..serving.errors import ModelLoadError
+
+    try:
+        return detect_flavor(path)
+    except ModelLoadError as exc:
+        found = re.search(r"is an? (XGBoost|LightGBM) model but", str(exc))
+        if found:  # the host lacks the library; the image may well have it
+            return found.group(1).lower()
+        raise ContainerizeError(
+            f"cannot serve {path.name}: {exc}",
+            hint="save the model with joblib/pickle/cloudpickle/skops/onnx, or give a "
+            "directory with predict.py defining load() and predict()",
+        ) from exc
+
+
+def resolve_model(model: str | Path | None) -> ModelSource:
+    """The model file (or predict.py directory), its sha256, flavor and source run."""
+    if model is None:
+        raise ContainerizeError(
+            "no model given", hint="pass the model file, e.g. a run's artifact model.joblib"
+        )
+    path = Path(model).expanduser().resolve()
+    if not path.exists():
+        raise NotFoundError(
+            f"no model file at {model}",
+            hint="give the path of a model file (a run's artifact, see `jupyter containerize "
+            "runs`) or a directory with predict.py",
+        )
+    if path.is_dir() and not (path / "predict.py").is_file():
+        from ..serving.detect import resolve_model_path
+        from ..serving.errors import ModelLoadError
+
+        try:
+            path = resolve_model_path(str(path))
+        except ModelLoadError as exc:
+            raise ContainerizeError(
+                f"cannot serve {model}: {exc}",
+                hint="give a model file, or a directory with predict.py",
+            ) from exc
+    from ..serving.model import file_sha256
+
+    sha = file_sha256(path)
+    run_id, notebook = _source_run(sha)
+    return ModelSource(path, sha, _flavor(path), run_id, notebook)
+
+
+def _source_run(sha: str) -> tuple[str, str]:
+    """The run that wrote a file with this sha256, if the store has one."""
+    try:
+        from .jobs import JobStore
+
+        for job in JobStore().list(kind="run", limit=500):
+            for art in (job.result or {}).get("artifacts") or []:
+                if art.get("sha256") == sha:
+                    return job.id, job.notebook or (job.result or {}).get("notebook", "")
+    except Exception:  # a store that cannot be read only loses the label
+        return "", ""
+    return "", ""
+
+
+def environment_image(
+    notebook: str | Path | None, image: str | None, python: str | None, base: str | None,
+    lock: str, rep: Reporter, progress: Callable[[Any], None] | None,
+) -> tuple[str, str]:
+    """(environment image reference, stem for naming) from --image or the notebook's build."""
+    if image:
+        if engine.get_image(image) is None:
+            raise NotFoundError(
+                f"image {image} is not in the engine", hint="build or pull it first"
+            )
+        repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+        return image, repo.rsplit("/", 1)[-1]
+    if notebook is None:
+        raise ContainerizeError(
+            "no environment to serve the model in",
+            hint="pass --notebook NOTEBOOK (its kernel's environment is built) or --image REF",
+        )
+    from . import api
+
+    res = api.build(notebook, python=python, base=base, lock=lock, progress=progress)
+    stem = Path(notebook).stem
+    env_ref = f"{labels_mod.repository_name(stem)}:env-{res.env_hash[:12]}"
+    if engine.get_image(env_ref) is None:
+        env_ref = res.reference
+    return env_ref, stem
+
+
+def serve(
+    model: str | Path | None = None, *, notebook: str | Path | None = None,
+    image: str | None = None, name: str | None = None, port: int | None = None,
+    host: str = "127.0.0.1", model_name: str | None = None, token: str | None = None,
+    replicas: int | None = None, check: bool = False, export: str | Path | None = None,
+    python: str | None = None, base: str | None = None, lock: str = "full",
+    platform: str = "linux/amd64", progress: Callable[[Any], None] | None = None,
+    config: ContainerizeConfig | None = None,
+) -> ServeResult:
+    """Build (or reuse) the serving image for ``model`` and deploy it; returns the Deployment."""
+    from . import deploy
+
+    cfg = config or ContainerizeConfig()
+    rep = Reporter(progress)
+    if name is not None:
+        valid_name(name)
+    src = resolve_model(model)
+    notebook = notebook or (src.notebook if (src.notebook and not image) else None)
+    if port is not None and not 0 < int(port) < 65536:
+        raise ContainerizeError(f"--port {port} is not a port", hint="use 1-65535, or omit it")
+    env_ref, stem = environment_image(notebook, image, python, base, lock, rep, progress)
+    name = name or default_name(stem if notebook else src.path.stem)
+    valid_name(name)
+    helpers = helper_files(Path(notebook).resolve().parent if notebook else None)
+    with rep.phase("serving image"):
+        img = serving_image(
+            env_ref, src, stem=stem, helpers=helpers, platform=platform, rep=rep, cfg=cfg
+        )
+    rep.log(img.reference)
+    if export:
+        _export(img, name, model_name or name, replicas, export, rep)
+    spec = deploy.DeploySpec(
+        image=img, name=name, port=port, host=host, model_name=model_name or name, token=token,
+        helpers=helpers, cfg=cfg, rep=rep,
+    )
+    if replicas is not None:
+        from . import swarm
+
+        result = swarm.deploy_service(spec, replicas)
+    else:
+        result = deploy.deploy_local(spec)
+    if check:
+        result.checks = deploy.conformance(result, token, rep)
+    result.timings = dict(rep.timings)
+    return result
+
+
+def _export(img: ServingImage, name: str, model_name: str, replicas: int | None,
+            folder: str | Path, rep: Reporter) -> None:
+    try:
+        from .k8s import export_manifests  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise ContainerizeError(
+            "Kubernetes export is not available in this version", hint="omit --export"
+        ) from exc
+    spec = {"name": name, "image": img.reference, "model_name": model_name, "port": PORT,
+            "replicas": replicas or 1, "model_sha256": img.model.sha256,
+            "flavor": img.model.flavor}
+    written = export_manifests(spec, Path(folder))
+    rep.log(f"manifests written: {written}")
+
+
+def serve_object(
+    obj: Any, notebook: str | Path | None = None, *, name: str, **options: Any
+) -> ServeResult:
+    """Serve a live object: pickled by value (classes from ``__main__`` and the notebook's
+    helper modules travel inside the file), then :func:`serve`."""
+    from ..serving.export import save_live_object
+    from .jobs import data_dir
+
+    valid_name(name)
+    folder = data_dir() / "objects" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    nb_dir = Path(notebook).resolve().parent if notebook else None
+    path = save_live_object(obj, folder / "model.cloudpickle", notebook_dir=nb_dir)
+    return serve(path, notebook=notebook, name=name, **options)
