@@ -22,7 +22,7 @@ from ..core.jobs import JobStore
 from ..core.models import Job
 from .jobs_runner import FINAL, JobRunner
 from .kernel_capture import capture_in_kernel
-from .verbs import BadRequest, check_allowed, check_options
+from .verbs import BadRequest, available_verbs, check_allowed, check_options
 
 AUTH_RESOURCE = "containerize"
 API = "/containerize/api"
@@ -106,6 +106,7 @@ class InfoHandler(ContainerizeHandler):
                 "allow_build": cfg.allow_build,
                 "allow_push": cfg.allow_push,
                 "allow_serve": cfg.allow_serve,
+                "available": available_verbs(),
             }
         )
 

@@ -6,6 +6,7 @@ any job is created, so a bad body is a 400 that names the option, never a failed
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import threading
 from collections.abc import Callable
@@ -43,7 +44,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "cpus": Number,
         "memory": str,
     },
-    "serve": {"model": str, "name": str, "kernel_id": str, "host": str},
+    "serve": {"model": str, "name": str, "kernel_id": str, "host": str, "python": str},
     "push": {"reference": str, "tag": str},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"serve": ("model",), "push": ()}
@@ -100,6 +101,16 @@ def check_allowed(kind: str, config: Any) -> None:
         )
 
 
+def available_verbs() -> dict[str, bool]:
+    """Which verbs this installation has (a verb's core module may not exist yet)."""
+    modules = {"build": "build", "run": "run", "serve": "serve", "push": "registry"}
+    return {
+        kind: importlib.util.find_spec(f"jupyter_containerize.core.{name}") is not None
+        and (kind != "push" or hasattr(api, "push"))
+        for kind, name in modules.items()
+    }
+
+
 class Cancelled(Exception):
     """Raised inside a worker when its job was cancelled."""
 
@@ -135,7 +146,9 @@ def call_verb(
         )
     elif kind == "serve":
         model = resolve(opts.pop("model"))
-        extra = _named(api.serve, spec=spec, config=config)
+        if spec is not None and "python" not in opts:
+            opts["python"] = spec.python_executable
+        extra = _named(api.serve, config=config)
         result = api.serve(model, notebook=notebook, progress=progress, **extra, **opts)
     else:
         push = getattr(api, "push", None)

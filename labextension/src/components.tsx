@@ -196,7 +196,7 @@ export function DeploymentView(props: {
     <div className="jp-Containerize-deployment" data-name={d.name}>
       <p>
         <strong>{d.name}</strong>{' '}
-        <a href={d.url} target="_blank" rel="noreferrer" data-field="url">
+        <a href={d.url} target="_blank" rel="noreferrer" data-field="deployment-url">
           {d.url}
         </a>
       </p>

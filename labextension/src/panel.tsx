@@ -85,7 +85,7 @@ function ContainerizeView(props: {
     const body = {
       kind,
       notebook: path,
-      options: kernel && kind !== 'serve' ? { ...options, kernel_id: kernel.id } : options
+      options: kernel ? { ...options, kernel_id: kernel.id } : options
     };
     const request = requestAPI<IJob>('jobs', { method: 'POST', body });
     Notification.promise(request as Promise<any>, {
@@ -119,7 +119,12 @@ function ContainerizeView(props: {
 
   const parameters = parseParameters(parametersSource(panel.model));
   const buildOff = info && !info.allow_build ? 'Building is switched off on this server' : null;
-  const serveOff = info && !info.allow_serve ? 'Serving is switched off on this server' : null;
+  const serveOff =
+    info && !info.allow_serve
+      ? 'Serving is switched off on this server'
+      : info && !info.available?.serve
+        ? 'Serving is not available in this version'
+        : null;
   const dir = PathExt.dirname(path);
   const stem = PathExt.basename(path, '.ipynb').replace(/[^A-Za-z0-9_.-]/g, '-');
   const mine = jobs.deployments.filter((d: IDeployment) => d.path === path);

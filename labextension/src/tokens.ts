@@ -75,6 +75,7 @@ export interface IServerInfo {
   allow_build: boolean;
   allow_push: boolean;
   allow_serve: boolean;
+  available: Record<JobKind, boolean>;
 }
 
 /** One server-sent event of a job: a log line, the job's state, or the end. */

@@ -22,9 +22,10 @@ function artifactsOf(jobs: IJob[]): string[] {
   const paths: string[] = [];
   for (const job of jobs) {
     if (job.kind === 'run' && job.status === 'succeeded' && job.result) {
+      const dir = String(job.result.artifacts_dir ?? '');
       for (const a of (job.result.artifacts ?? []) as { path: string }[]) {
-        if (/\.(joblib|pkl|pickle|skops|onnx|json|ubj|txt)$/.test(a.path)) {
-          paths.push(a.path);
+        if (/\.(joblib|pkl|pickle|skops|onnx|ubj)$/.test(a.path)) {
+          paths.push(a.path.startsWith('/') || !dir ? a.path : `${dir}/${a.path}`);
         }
       }
     }

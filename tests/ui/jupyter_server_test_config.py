@@ -13,3 +13,8 @@ c.ServerApp.port_retries = 0
 c.ServerApp.allow_root = True
 c.ServerApp.open_browser = False
 c.IdentityProvider.token = os.environ.get("JLAB_TEST_TOKEN", "containerize-ui-token")
+
+# everything the tests create carries this run's label; run.sh removes it at the end
+run_id = os.environ.get("JC_TEST_RUN_ID")
+if run_id:
+    c.ContainerizeConfig.extra_labels = {"io.jupyter-containerize.test-run": run_id}

@@ -21,7 +21,19 @@ fi
 
 # keep Jupyter and our job store out of the home directory
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+export JC_TEST_RUN_ID="${JC_TEST_RUN_ID:-ui-$(date +%s)-$$}"
+cleanup() {
+  # remove the containers this run labelled (deployments started from the panel)
+  python - <<'PY' || true
+import os
+from jupyter_containerize.core import engine
+label = f"io.jupyter-containerize.test-run={os.environ['JC_TEST_RUN_ID']}"
+for container in engine.client().containers.list(all=True, filters={"label": label}):
+    container.remove(force=True)
+PY
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
 export JUPYTER_CONFIG_DIR="$scratch/config" JUPYTER_RUNTIME_DIR="$scratch/runtime"
 export JUPYTERLAB_GALATA_ROOT_DIR="${JUPYTERLAB_GALATA_ROOT_DIR:-$scratch/root}"
 export JUPYTER_CONTAINERIZE_DATA_DIR="${JUPYTER_CONTAINERIZE_DATA_DIR:-$scratch/data}"
