@@ -46,7 +46,8 @@ class Table:
             base = "-" if r.baseline is None else f"{r.baseline:.2f} {r.unit}".strip()
             ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
             met = "-" if r.met is None else ("yes" if r.met else "NO")
-            out.append(f"| {r.measure} | {r.ours:.2f} {r.unit} | {base} | {ratio} | "
+            ours = f"{r.ours:.2f} {r.unit}".strip()
+            out.append(f"| {r.measure} | {ours} | {base} | {ratio} | "
                        f"{r.target} | {met} |")
         return out
 
@@ -76,9 +77,14 @@ def machine_facts() -> dict[str, object]:
     }
 
 
-def write_results(name: str, table: Table, facts: dict[str, object], quick: bool) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / (f"{name}.quick.json" if quick else f"{name}.json")
+def write_results(name: str, table: Table, facts: dict[str, object], quick: bool,
+                  extra: dict[str, object] | None = None,
+                  results_dir: Path | None = None) -> Path:
+    """``<results>/<name>.json`` (``<name>.quick.json`` with --quick): rows, table, machine;
+    ``extra`` adds a benchmark's own details (raw figures, log)."""
+    folder = results_dir or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (f"{name}.quick.json" if quick else f"{name}.json")
     data = {
         "benchmark": name, "quick": quick,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -87,6 +93,44 @@ def write_results(name: str, table: Table, facts: dict[str, object], quick: bool
                   "ratio": r.ratio, "target": r.target, "met": r.met, "unit": r.unit}
                  for r in table.rows],
         "table": table.lines(),
+        **(extra or {}),
     }
     path.write_text(json.dumps(data, indent=1) + "\n")
     return path
+
+
+LABEL = "io.jupyter-containerize.benchmark"
+
+
+@dataclass
+class Timed:
+    """A finished command: exit code, output and wall-clock seconds."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def check(self) -> Timed:
+        if self.returncode != 0:
+            tail = (self.stderr or self.stdout).strip().splitlines()[-15:]
+            raise RuntimeError(f"{' '.join(self.args[:4])} exited {self.returncode}:\n"
+                               + "\n".join(tail))
+        return self
+
+
+def run(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+        timeout: float = 3600) -> Timed:
+    """Run ``args`` as a subprocess and time it (wall clock); never raises on a non-zero exit."""
+    start = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    return Timed(list(args), proc.returncode, proc.stdout, proc.stderr,
+                 time.perf_counter() - start)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -1,0 +1,84 @@
+"""The benchmarks' shared helpers: the table, the results JSON, timed commands, wrk parsing.
+
+The benchmarks themselves run in CI with --quick; these check what every one of them prints
+and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import common  # noqa: E402
+import serving_load  # noqa: E402
+
+
+def _table() -> common.Table:
+    t = common.Table("serving")
+    t.add("1 row, c16: req/s", 900.0, 300.0, ">= 3x", True)
+    t.add("image size", 400.0, 1000.0, "<= 0.5x", True, "MB")
+    t.add("in-process predict", 4.4, None, "", None, "ms")
+    return t
+
+
+def test_table_has_measure_ours_baseline_ratio_target() -> None:
+    lines = _table().lines()
+    assert lines[0].split("|")[1:6] == [" measure ", " ours ", " baseline ", " ratio ", " target "]
+    assert "| 1 row, c16: req/s | 900.00 | 300.00 | 3.00x | >= 3x | yes |" in lines
+    assert "| image size | 400.00 MB | 1000.00 MB | 0.40x | <= 0.5x | yes |" in lines
+    assert "| in-process predict | 4.40 ms | - | - |  | - |" in lines
+
+
+def test_results_json_has_rows_commit_and_machine(tmp_path: Path) -> None:
+    facts = common.machine_facts()
+    assert {"cpus", "memory_bytes", "kernel", "docker", "commit"} <= set(facts)
+    path = common.write_results("serving", _table(), facts, quick=False,
+                                extra={"details": {"x": 1}}, results_dir=tmp_path)
+    assert path == tmp_path / "serving.json"
+    data = json.loads(path.read_text())
+    assert data["benchmark"] == "serving" and data["quick"] is False
+    assert data["machine"]["cpus"] == facts["cpus"]
+    assert data["rows"][0] == {"measure": "1 row, c16: req/s", "ours": 900.0, "baseline": 300.0,
+                               "ratio": 3.0, "target": ">= 3x", "met": True, "unit": ""}
+    assert data["rows"][2]["ratio"] is None
+    assert data["details"] == {"x": 1}
+    quick = common.write_results("serving", _table(), facts, quick=True, results_dir=tmp_path)
+    assert quick.name == "serving.quick.json"
+
+
+def test_run_times_a_subprocess_and_check_reports_failures() -> None:
+    done = common.run([sys.executable, "-c", "print('hi')"])
+    assert done.returncode == 0 and done.stdout.strip() == "hi" and done.seconds > 0
+    failed = common.run([sys.executable, "-c", "import sys; sys.exit('broken')"])
+    with pytest.raises(RuntimeError, match="broken"):
+        failed.check()
+    assert common.median([3.0, 1.0, 2.0]) == 2.0 and common.median([1.0, 2.0]) == 1.5
+
+
+WRK = """Running 3s test @ http://127.0.0.1:4000/invocations
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    12.10ms    3.20ms  40.00ms   80.00%
+  Latency Distribution
+     50%   11.50ms
+     75%   13.00ms
+     90%  890.00us
+     99%    1.20s
+  2400 requests in 3.00s, 400.00KB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:    799.50
+Transfer/sec:    133.00KB
+"""
+
+
+def test_wrk_output_is_parsed() -> None:
+    point = serving_load.parse_wrk(WRK)
+    assert point == {"rps": 799.5, "p50_ms": 11.5, "p90_ms": 0.89, "p99_ms": 1200.0,
+                     "requests": 2400, "errors": 7}
