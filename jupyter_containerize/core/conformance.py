@@ -11,6 +11,10 @@ from typing import Any
 
 import requests
 
+from .progress import Reporter
+from .serve import ServeResult
+from .serveimage import MODEL_NAME
+
 TIMEOUT = 10.0
 
 
@@ -108,3 +112,25 @@ def _predict_checks(
         _check("sagemaker invocations csv", csv_rows),
         _check("v2 infer", infer),
     ]
+
+
+def conformance(result: ServeResult, token: str | None, rep: Reporter) -> list[dict[str, Any]]:
+    """The SageMaker and V2 contract checks against every URL of the deployment."""
+    from .deploy import _get, last_logs
+
+    container = _get(result.container) if result.container else None
+    logs = (lambda: last_logs(container)) if container is not None else (lambda: "")
+    checks = []
+    for url in result.urls or [result.url]:
+        for check in run_checks(url, _model_name(result), token, logs):
+            checks.append({**check, "url": url})
+    return checks
+
+
+def _model_name(result: ServeResult) -> str:
+    from .deploy import _get
+
+    container = _get(result.container) if result.container else None
+    if container is not None:
+        return container.labels.get(MODEL_NAME, result.name)
+    return result.name

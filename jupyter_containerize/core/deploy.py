@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker.errors
 import requests
@@ -27,6 +26,7 @@ from .errors import ContainerizeError, NotFoundError, RunError
 from .progress import Event, Reporter
 from .serve import ServeResult, valid_name
 from .serveimage import (
+    _HEALTH,
     CODE_DIR,
     DEPLOYMENT,
     MODEL_DIR,
@@ -313,15 +313,21 @@ def replace(spec: DeploySpec, old: Container, port: int) -> ServeResult:
     leftover = _get(tmp_name)
     if leftover is not None:
         containers.remove(leftover)
+    with spec.rep.phase("rehearse"):
+        rehearse(spec)
     new = _create(spec, port, tmp_name)
     probe = _Probe(url)
     probe.thread.start()
     t0 = time.monotonic()
     with spec.rep.phase("replace"):
         containers.remove(old)
+        t1 = time.monotonic()
         _start(new, spec, port)
+        t2 = time.monotonic()
         wait_ready(url, new, spec.cfg.ready_timeout)
         window = time.monotonic() - t0
+        spec.rep.log(f"old removed in {t1 - t0:.2f} s, new started in {t2 - t1:.2f} s, "
+                     f"ready after {window - (t2 - t0):.2f} s")
         probe.stop.set()
         probe.thread.join()
         new.rename(container_name(spec.name))
@@ -334,6 +340,38 @@ def replace(spec: DeploySpec, old: Container, port: int) -> ServeResult:
     result.swap = {"mode": "replaced", "seconds": round(window, 3), "failed": probe.failed,
                    "sent": probe.sent}
     return result
+
+
+def rehearse(spec: DeploySpec) -> float:
+    """Start the new image once without a port and wait until it serves: a new environment
+    that cannot load the model never replaces a working deployment, and the switch that
+    follows starts from warm caches."""
+    flt = f"{container_name(spec.name)}-rehearsal"
+    leftover = _get(flt)
+    if leftover is not None:
+        containers.remove(leftover)
+    trial = engine.client().containers.create(
+        spec.image.reference, name=flt, detach=True, environment=spec.environment(),
+        labels={labels_mod.MANAGED: "true", **spec.cfg.extra_labels},
+    )
+    t0 = time.monotonic()
+    try:
+        trial.start()
+        while time.monotonic() - t0 < spec.cfg.ready_timeout:
+            code, _ = trial.exec_run(["/opt/env/bin/python", "-c", _HEALTH])
+            if code == 0:
+                return time.monotonic() - t0
+            trial.reload()
+            if trial.status != "running":
+                break
+            time.sleep(0.2)
+        raise RunError(
+            "the new image does not serve the model; the deployment keeps the old one: "
+            + " | ".join(last_logs(trial).splitlines()[-6:]),
+            hint="fix the model or its environment and serve again",
+        )
+    finally:
+        containers.remove(trial)
 
 
 def _get(cname: str) -> Container | None:
@@ -390,23 +428,3 @@ def deployments() -> list[ServeResult]:
 
     out += swarm.list_services()
     return sorted(out, key=lambda d: d.name)
-
-
-def conformance(result: ServeResult, token: str | None, rep: Reporter) -> list[dict[str, Any]]:
-    """The SageMaker and V2 contract checks against every URL of the deployment."""
-    from .conformance import run_checks
-
-    container = _get(result.container) if result.container else None
-    logs = (lambda: last_logs(container)) if container is not None else (lambda: "")
-    checks = []
-    for url in result.urls or [result.url]:
-        for check in run_checks(url, _model_name(result), token, logs):
-            checks.append({**check, "url": url})
-    return checks
-
-
-def _model_name(result: ServeResult) -> str:
-    container = _get(result.container) if result.container else None
-    if container is not None:
-        return container.labels.get(MODEL_NAME, result.name)
-    return result.name

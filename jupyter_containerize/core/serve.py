@@ -178,7 +178,9 @@ def serve(
     else:
         result = deploy.deploy_local(spec)
     if check:
-        result.checks = deploy.conformance(result, token, rep)
+        from .conformance import conformance
+
+        result.checks = conformance(result, token, rep)
     result.timings = dict(rep.timings)
     return result
 
