@@ -18,6 +18,24 @@ test.describe('Containerize panel', () => {
     await expect(helper.section('Run').locator('input[name="n_estimators"]')).toHaveValue('50');
     await expect(helper.section('Run').locator('input[name="seed"]')).toHaveValue('0');
     await helper.shot('01-environment');
+
+    await page.theme.setDarkTheme();
+    await expect(helper.field('python')).toBeVisible();
+    await helper.shot('01-environment-dark');
+    await page.theme.setLightTheme();
+  });
+
+  test('a 404 from the API says to enable the server extension', async ({ page, tmpPath }) => {
+    const helper = new ContainerizeHelper(page);
+    await helper.openExample(tmpPath);
+    await page.route(/\/containerize\/api\//, route =>
+      route.fulfill({ status: 404, contentType: 'text/html', body: '<h1>404</h1>' })
+    );
+    await helper.open();
+    await expect(helper.panel).toContainText('server extension is not enabled');
+    await expect(
+      page.locator('.jp-toast-message', { hasText: 'enable the server extension' }).first()
+    ).toBeVisible();
   });
 
   test('palette has the Containerize commands', async ({ page, tmpPath }) => {
