@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -100,7 +101,7 @@ def measure(side: str, ref: str, facts: dict, quick: bool, log: list[str]) -> di
             load.remove(container)
         container, port, seconds = load.cold_start(ref, side, probe)
         colds.append(seconds)
-    out: dict[str, object] = {"image": ref, "cold_start_s": colds,
+    out: dict[str, object] = {"image": ref, "cold_start_s": colds, "loadavg": os.getloadavg(),
                               "image_bytes": load.image_size(ref)}
     try:
         time.sleep(2)

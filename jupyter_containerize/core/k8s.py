@@ -104,8 +104,16 @@ def _labels(s: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _annotations(s: dict[str, Any]) -> dict[str, str]:
+    """The model's identity, where the spec carries it (``serve --export`` does)."""
+    found = {labels.MODEL_SHA256: s.get("model_sha256"), labels.MODEL_FLAVOR: s.get("flavor")}
+    return {key: str(value) for key, value in found.items() if value}
+
+
 def _metadata(s: dict[str, Any]) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": s["name"], "labels": _labels(s)}
+    if _annotations(s):
+        meta["annotations"] = _annotations(s)
     if s["namespace"]:
         meta["namespace"] = s["namespace"]
     return meta
@@ -168,7 +176,7 @@ def deployment(s: dict[str, Any]) -> Manifest:
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": _labels(s)},
+                "metadata": {"labels": _labels(s), "annotations": _annotations(s)},
                 "spec": {
                     "securityContext": pod_security,
                     "containers": [_container(s, "model", startup=True)],
@@ -239,7 +247,8 @@ def export_manifests(spec: dict[str, Any], out_dir: PathLike) -> list[Path]:
     ``spec``: ``name`` and ``image`` (required), ``port`` (8080), ``model_name`` (``name``),
     ``replicas`` (1), ``resources`` (``{"requests"|"limits": {"cpu", "memory"}}``, merged over
     DEFAULT_RESOURCES), ``token_secret`` (a Secret whose ``token`` key becomes SERVING_TOKEN),
-    ``min_replicas`` (1), ``max_replicas`` (4), ``target_cpu`` (70 %), ``namespace``.
+    ``min_replicas`` (1), ``max_replicas`` (4), ``target_cpu`` (70 %), ``namespace``;
+    ``model_sha256`` and ``flavor``, when given, become annotations.
     Returns deployment.yaml, service.yaml, hpa.yaml and inferenceservice.yaml.
     """
     out = Path(out_dir)

@@ -24,6 +24,8 @@ SPEC: dict[str, Any] = {
     "min_replicas": 2,
     "max_replicas": 6,
     "target_cpu": 60,
+    "model_sha256": "0f" * 32,
+    "flavor": "joblib",
 }
 
 
@@ -62,6 +64,9 @@ def test_deployment_runs_non_root_with_probes(manifests: dict[str, Any]) -> None
     assert {"name": "SERVING_TOKEN", "valueFrom": {"secretKeyRef": token}} in container["env"]
     selector = dep["spec"]["selector"]["matchLabels"]
     assert selector.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["io.jupyter-containerize.model.sha256"] == "0f" * 32
+    assert manifests["InferenceService"]["metadata"]["annotations"] == annotations
 
 
 def test_service_hpa_and_inference_service(manifests: dict[str, Any]) -> None:
