@@ -1,0 +1,140 @@
+"""``%containerize`` in a real kernel (nbclient) against the real engine, and its pure parts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Kernel
+from IPython.core.error import UsageError
+
+from jupyter_containerize.core.errors import ContainerizeError
+from jupyter_containerize.magic import serve_target, session_notebook, verb_parser
+
+engine = pytest.mark.engine
+
+
+def _last(text: str, prefix: str) -> str:
+    return next(ln for ln in reversed(text.splitlines()) if ln.startswith(prefix))[len(prefix):]
+
+
+@engine
+def test_pip_install_in_the_kernel_is_captured_and_built(
+    kernel: Kernel, docker_client: Any, test_labels: dict[str, str]
+) -> None:
+    kernel.text("%pip install -q six==1.16.0\nimport six")
+    out = kernel.text("spec = %containerize capture\n"
+                      "print('SIX', {d.name: d.version for d in spec.distributions}['six'],"
+                      " 'six' in spec.imported, spec.live_kernel)")
+    assert _last(out, "SIX ") == "1.16.0 True True", out
+
+    out = kernel.text("ref = %containerize build\nprint('REF', ref)")
+    ref = _last(out, "REF ")
+    assert "==> smoke test" in out or "reusing" in out, out
+    image = docker_client.images.get(ref)
+    for key, value in test_labels.items():
+        assert image.labels.get(key) == value
+    from jupyter_containerize.core import engine as core_engine
+
+    code = "import six; print(six.__version__)"
+    status, version = core_engine.run_once(ref, ["python", "-c", code])
+    assert (status, version.strip()) == (0, "1.16.0")
+    lock = json.loads(Path(kernel.notebook).with_suffix(".lock.json").read_text())
+    assert {p["name"]: p["version"] for p in lock["packages"]}["six"] == "1.16.0"
+    assert not [w for w in lock["warnings"] if "pydevd" in w], lock["warnings"]
+
+
+@engine
+def test_run_with_a_parameter_shows_the_record(kernel: Kernel) -> None:
+    out = kernel.text("rec = %containerize run -p n 3\nrec")
+    assert ": succeeded in " in out, out
+    assert "reproduce: " in out and "parameters changed the run (n)" in out, out
+    out = kernel.text("import json\nprint('REC', rec.status, rec.parameters, "
+                      "json.load(open(rec.output))['cells'][-1]['outputs'][0]['text'])")
+    assert _last(out, "REC ").split() == ["succeeded", "{'n':", "3}", "6"], out
+    run_id = kernel.text("print(rec.id)").strip()
+    assert run_id in kernel.text("%containerize runs --limit 3")
+
+
+@engine
+def test_a_bad_option_is_one_usage_error_line(kernel: Kernel) -> None:
+    outputs = kernel.run("%containerize build --lock nope")
+    assert len(outputs) == 1, outputs
+    text = outputs[0].get("text", "")
+    assert text.startswith("UsageError: argument --lock: invalid choice: 'nope'"), outputs
+    assert "%containerize build -h" in text and text.count("\n") == 1, text
+    help_text = kernel.text("%containerize run -h")
+    assert "usage: %containerize run" in help_text and "--parameter NAME VALUE" in help_text
+
+
+@engine
+def test_without_a_session_it_asks_for_the_notebook_path(kernel: Kernel) -> None:
+    kernel.text("_saved_session = __session__\ndel __session__")
+    try:
+        outputs = kernel.run("%containerize build")
+        assert len(outputs) == 1, outputs
+        assert "pass the notebook path" in outputs[0]["text"], outputs
+        out = kernel.text(f"print('LOCK', %containerize -q freeze {kernel.notebook})")
+        assert _last(out, "LOCK ").endswith("analysis.lock.json"), out
+    finally:
+        kernel.text("__session__ = _saved_session")
+
+
+@engine
+def test_config_sets_the_defaults_of_options(kernel: Kernel) -> None:
+    lock_file = Path(kernel.notebook).with_suffix(".lock.json")
+    kernel.text("%config ContainerizeMagics.lock_mode = 'imported'")
+    try:
+        out = kernel.text("print('REF', %containerize -q build --dry-run)")
+        assert _last(out, "REF ").startswith("jupyter-containerize/analysis:"), out
+        assert json.loads(lock_file.read_text())["mode"] == "imported"
+        assert "TraitError" in kernel.text("%config ContainerizeMagics.lock_mode = 'slim'")
+    finally:
+        kernel.text("%config ContainerizeMagics.lock_mode = 'full'")
+        kernel.text("%containerize -q freeze")
+    assert json.loads(lock_file.read_text())["mode"] == "full"
+
+
+# --- pure parts: no kernel, no engine -------------------------------------------------------
+
+def test_serve_name_prefers_the_live_object_and_says_so(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model").write_text("x")
+    ns = {"model": object(), "other": 1}
+    kind, target, note = serve_target("model", ns)
+    assert (kind, target) == ("object", ns["model"]) and "pass --file" in note
+    assert serve_target("model", ns, "file")[:2] == ("file", Path("model"))
+    assert serve_target("other", ns) == ("object", 1, "")
+    assert serve_target("model.joblib", ns)[0] == "file"
+    with pytest.raises(ContainerizeError, match="not a variable"):
+        serve_target("missing", ns, "object")
+
+
+def test_session_notebook_from_jupyter_or_vscode(tmp_path: Path) -> None:
+    nb = tmp_path / "sub" / "a.ipynb"
+    nb.parent.mkdir()
+    nb.write_text("{}")
+    assert session_notebook({"__session__": str(nb)}) == nb
+    assert session_notebook({"__session__": "sub/a.ipynb"}, cwd=tmp_path) == nb
+    assert session_notebook({"__session__": "elsewhere/a.ipynb"}, cwd=nb.parent) == nb
+    assert session_notebook({"__vsc_ipynb_file__": str(nb)}) == nb
+    assert session_notebook({"__session__": "gone.ipynb"}, cwd=tmp_path) is None
+    assert session_notebook({"__session__": "a console"}) is None
+    assert session_notebook({}) is None
+
+
+def test_the_cli_parser_is_reused_with_notebook_optional() -> None:
+    parser = verb_parser({"lock": "imported", "nonexistent": 1})
+    args = parser.parse_args(["run", "-p", "n", "3"])
+    assert (args.notebook, args.parameter, args.lock) == (None, [["n", "3"]], "imported")
+    assert parser.parse_args(["build", "x.ipynb", "--lock", "full"]).lock == "full"
+    assert not hasattr(parser.parse_args(["build"]), "nonexistent")
+    serve = parser.parse_args(["serve", "clf", "--object"])
+    assert (serve.model, serve.object, serve.file) == ("clf", True, False)
+    with pytest.raises(UsageError, match="invalid choice"):
+        parser.parse_args(["nope"])
+    with pytest.raises(UsageError, match="not allowed with argument"):
+        parser.parse_args(["serve", "clf", "--object", "--file"])
