@@ -23,7 +23,7 @@ from .models import BuildResult, EnvironmentSpec
 from .paths import cache_dir
 from .progress import Reporter
 
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 
 
 def capture_for(python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:

@@ -79,11 +79,13 @@ def render(
         )
     lines += [
         "COPY containerize/ /tmp/containerize/",
-        f"RUN {python_path} -m venv {imagefs.ENV} && {python_path} -m venv {imagefs.TOOL} \\",
-        f" && {cert}{imagefs.ENV}/bin/pip install --no-deps --no-cache-dir "
-        "-r /tmp/containerize/requirements.txt \\",
+        # the user's environment gets no pip of its own: pip runs from the tool environment
+        f"RUN {python_path} -m venv --without-pip {imagefs.ENV} "
+        f"&& {python_path} -m venv {imagefs.TOOL} \\",
         f" && {cert}{imagefs.TOOL}/bin/pip install --no-deps --no-cache-dir "
         "-r /tmp/containerize/tool-requirements.txt \\",
+        f" && {cert}{imagefs.TOOL}/bin/pip --python {imagefs.ENV}/bin/python install --no-deps "
+        "--no-cache-dir -r /tmp/containerize/requirements.txt \\",
         f" && mkdir -p {imagefs.TOOL}/share/jupyter/kernels/{imagefs.KERNEL_NAME} \\",
         f" && cp /tmp/containerize/kernel.json {imagefs.TOOL}/share/jupyter/kernels/"
         f"{imagefs.KERNEL_NAME}/ \\",
@@ -160,12 +162,9 @@ def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
     from .progress import Reporter
 
     base = find_base(engine.client(), lock["python"]["version"], None)
-    nb = nb_path.read_bytes()
-    import json
-
     plan = _Plan(
         nb_path,
-        json.loads(nb),
+        None,
         lock,
         lock_path_for(nb_path),
         base,

@@ -191,7 +191,8 @@ def image_config(
             "User": user,
             "Env": [f"{k}={v}" for k, v in merged_env.items()],
             "WorkingDir": workdir,
-            "Labels": dict(sorted(labels.items())),
+            # the base's labels are inherited, as a Dockerfile build inherits them
+            "Labels": dict(sorted({**(base_cfg.get("Labels") or {}), **labels}.items())),
             "Cmd": cmd,
         },
         "rootfs": {"type": "layers", "diff_ids": base_diffs + [la.diff_id for la in layers]},

@@ -216,3 +216,26 @@ def test_a_mac_kernel_names_what_has_no_linux_build_before_building(tmp_path: Pa
         api.build(nb, locked=True, progress=lambda e: events.append(e.message))
     assert any("pyobjc-core publishes no wheel for linux/amd64" in m for m in events), events
     assert "pyobjc-core" in str(err.value)
+
+
+def test_both_build_paths_give_the_same_environment(tmp_path: Path) -> None:
+    """The classic builder (fallback, and what `freeze --dockerfile` ejects) and the layers
+    path: same distributions and versions, same user, same labels."""
+    nb = notebook(tmp_path / "paths" / "paths.ipynb", "import joblib")
+    layered = api.build(nb, python=str(EXAMPLE_PYTHON), lock="imported")
+    classic = api.build(nb, python=str(EXAMPLE_PYTHON), lock="imported", builder="classic",
+                        tag=layered.reference + "-classic")
+    assert classic.builder == "classic" and layered.builder == "layers"
+    code = ("import json, os, importlib.metadata as m; print(json.dumps([os.getuid(), "
+            "sorted((d.metadata['Name'].lower(), d.version) for d in m.distributions())]))")
+    got = [json.loads(run_in_image(r.reference, code).splitlines()[-1])
+           for r in (layered, classic)]
+    assert got[0] == got[1] and got[0][0] == 1000
+    dists = dict(map(tuple, got[0][1]))
+    assert dists["joblib"] == versions_in(str(EXAMPLE_PYTHON), "joblib")["joblib"]
+    for r in (layered, classic):
+        status, out = engine.run_once(r.reference, ["/opt/containerize/tool/bin/python", "-c",
+                                                     "import papermill; print('ok')"])
+        assert status == 0 and out.strip().endswith("ok"), out
+    label_keys = [set(engine.require_image(r.reference).labels) for r in (layered, classic)]
+    assert label_keys[0] == label_keys[1]
