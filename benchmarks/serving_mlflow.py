@@ -149,4 +149,8 @@ def _build_docker(uri: str, tag: str, work: Path) -> Timed:
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
     mlflow = str(VENV / "bin" / "mlflow")
     args = [mlflow, "models", "build-docker", "-m", uri, "-n", tag, "--env-manager", "local"]
-    return run(args, env=env, cwd=work, timeout=3600).check()
+    done = run(args, env=env, cwd=work, timeout=3600)
+    (work / "build-docker.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"mlflow models build-docker failed: see {work / 'build-docker.log'}")
+    return done
