@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(_dispatch(args) or 0)
     except ContainerizeError as exc:
+        log = exc.data.get("log")
+        if isinstance(log, str) and log.strip() and not args.quiet:
+            for line in log.strip().splitlines()[-20:]:
+                print(f"  | {line}", file=sys.stderr)
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

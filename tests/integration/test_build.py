@@ -239,3 +239,13 @@ def test_both_build_paths_give_the_same_environment(tmp_path: Path) -> None:
         assert status == 0 and out.strip().endswith("ok"), out
     label_keys = [set(engine.require_image(r.reference).labels) for r in (layered, classic)]
     assert label_keys[0] == label_keys[1]
+
+
+def test_doctor_reports_each_component_with_its_fix() -> None:
+    ok = cli("doctor")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ok    engine: Docker" in ok.stdout and "ok    base image:" in ok.stdout
+    down = cli("doctor", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert down.returncode == 1
+    line = next(ln for ln in down.stdout.splitlines() if ln.startswith("FAIL  engine"))
+    assert "DOCKER_HOST" in line and "Traceback" not in down.stdout + down.stderr
