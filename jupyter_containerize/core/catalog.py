@@ -51,6 +51,7 @@ class RegistryClient:
         self.auth = auth if auth is not None else (credentials(host) or {})
         self.session = requests.Session()
         self._tokens: dict[str, str] = {}
+        self.catalog_error: RegistryError | None = None
 
     # -- transport
 
@@ -130,6 +131,7 @@ class RegistryClient:
             except RegistryError as exc:
                 if found or "credentials" not in exc.message:
                     raise
+                self.catalog_error = exc
                 return None  # hosted registries deny the catalog even to good credentials
             if resp is None:
                 return None
@@ -213,6 +215,8 @@ def images(registry: str | None = None, *, repositories: list[str] | None = None
     names = repositories if repositories is not None else reg.repositories()
     if names is None:
         names = list(cfg.team_repositories)
+        if not names and reg.catalog_error is not None:
+            raise reg.catalog_error
         if not names:
             raise NotFoundError(f"the registry {host} offers no catalog",
                                 hint="list the team's repositories in "

@@ -125,8 +125,9 @@ def prune_images(
     """Remove what :func:`candidates` finds; returns (bytes freed, references removed).
 
     ``keep`` adds references kept for this call only; ``label_filter`` narrows to images with
-    these labels too (tests prune only what their run created). Bytes freed is the engine's
-    layer storage before minus after; a dry run reports what the images hold unshared.
+    these labels too (tests prune only what their run created). Bytes freed follow the
+    engine's own accounting (an image's size minus what it shares); a dry run reports what
+    the images hold unshared, a lower bound when they share layers among themselves.
     """
     rep = Reporter(progress)
     found = candidates(keep, label_filter)
@@ -138,13 +139,16 @@ def prune_images(
             rep.log(f"would remove {', '.join(image.tags or [image.short_id])}")
         rep.log(f"{len(found)} images, at least {total / 1e6:.1f} MB would be freed")
         return total, names
-    before = int(_df().get("LayersSize") or 0)
     removed: list[str] = []
+    freed = 0
     for image in found:
         names = list(image.tags) or [image.short_id]
+        # what this image holds that no image left shares: asked again before each removal,
+        # so layers shared only among removed images are counted once, with the last of them
+        unique = _unique_sizes().get(image.id, 0)
         if _remove(image, names, rep):
             removed += names
-    freed = max(0, before - int(_df().get("LayersSize") or 0)) if removed else 0
+            freed += unique
     rep.log(f"removed {len(removed)} images, freed {freed / 1e6:.1f} MB")
     return freed, removed
 
