@@ -20,12 +20,12 @@ import { parametersSource, parseParameters } from './parameters';
 import { invokeDeployment, requestAPI } from './request';
 import {
   IDeployment,
-  IEnvironment,
   IErrorInfo,
   IJob,
   IServerInfo,
   JobKind
 } from './tokens';
+import { useEnvironment } from './useenv';
 import { useJobs } from './usejobs';
 
 /** Show an API error as a notification, the hint included. */
@@ -44,64 +44,58 @@ export async function saveIfDirty(panel: NotebookPanel): Promise<void> {
   }
 }
 
+/** Save, then POST the job; the notification follows the request. */
+async function startJob(
+  panel: NotebookPanel,
+  kind: JobKind,
+  options: Record<string, unknown>
+): Promise<IJob | null> {
+  await saveIfDirty(panel);
+  const kernel = panel.sessionContext.session?.kernel;
+  const body = {
+    kind,
+    notebook: panel.context.path,
+    options: kernel ? { ...options, kernel_id: kernel.id } : options
+  };
+  const request = requestAPI<IJob>('jobs', { method: 'POST', body });
+  Notification.promise(request as Promise<any>, {
+    pending: { message: `Starting ${kind}…` },
+    success: {
+      message: (job: unknown) => `${kind} started (job ${(job as IJob).id})`,
+      options: { autoClose: 3000 }
+    },
+    error: {
+      message: (reason: unknown) => {
+        const e = reason as IErrorInfo;
+        return e.hint ? `${e.message} — ${e.hint}` : String(e.message ?? reason);
+      }
+    }
+  });
+  try {
+    return await request;
+  } catch {
+    return null; // shown by the notification
+  }
+}
+
 function ContainerizeView(props: {
   panel: NotebookPanel;
   requests: Signal<ContainerizePanel, JobKind>;
 }): JSX.Element {
   const { panel } = props;
   const path = panel.context.path;
-  const [env, setEnv] = React.useState<IEnvironment | null>(null);
-  const [envError, setEnvError] = React.useState<string | null>(null);
-  const [loading, setLoading] = React.useState(false);
+  const { env, error: envError, loading, load: loadEnv } = useEnvironment(panel);
   const [info, setInfo] = React.useState<IServerInfo | null>(null);
   const jobs = useJobs(path);
 
-  const loadEnv = React.useCallback(async () => {
-    const kernel = panel.sessionContext.session?.kernel;
-    if (!kernel) {
-      setEnvError('No kernel: start the notebook’s kernel to read its environment.');
-      return;
-    }
-    setLoading(true);
-    try {
-      setEnv(await requestAPI<IEnvironment>(`env?kernel_id=${kernel.id}`));
-      setEnvError(null);
-    } catch (error) {
-      setEnvError((error as Error).message);
-      notifyError(error);
-    } finally {
-      setLoading(false);
-    }
-  }, [panel]);
-
   React.useEffect(() => {
     requestAPI<IServerInfo>('info').then(setInfo, notifyError);
-    void panel.sessionContext.ready.then(loadEnv);
   }, [panel]);
 
   const start = async (kind: JobKind, options: Record<string, unknown>) => {
-    await saveIfDirty(panel);
-    const kernel = panel.sessionContext.session?.kernel;
-    const body = {
-      kind,
-      notebook: path,
-      options: kernel ? { ...options, kernel_id: kernel.id } : options
-    };
-    const request = requestAPI<IJob>('jobs', { method: 'POST', body });
-    Notification.promise(request as Promise<any>, {
-      pending: { message: `Starting ${kind}…` },
-      success: { message: (job: unknown) => `${kind} started (job ${(job as IJob).id})`, options: { autoClose: 3000 } },
-      error: {
-        message: (reason: unknown) => {
-          const e = reason as IErrorInfo;
-          return e.hint ? `${e.message} — ${e.hint}` : String(e.message ?? reason);
-        }
-      }
-    });
-    try {
-      jobs.follow(await request);
-    } catch {
-      // shown by the notification
+    const job = await startJob(panel, kind, options);
+    if (job) {
+      jobs.follow(job);
     }
   };
   const startRef = React.useRef(start);
@@ -128,6 +122,8 @@ function ContainerizeView(props: {
   const dir = PathExt.dirname(path);
   const stem = PathExt.basename(path, '.ipynb').replace(/[^A-Za-z0-9_.-]/g, '-');
   const mine = jobs.deployments.filter((d: IDeployment) => d.path === path);
+  const defaultModel = jobs.artifacts[0] ?? PathExt.join(dir, 'model.joblib');
+  forms.current.serve = { model: defaultModel, name: stem.toLowerCase() };
 
   return (
     <div className="jp-Containerize-body" data-notebook={path}>
@@ -141,7 +137,7 @@ function ContainerizeView(props: {
         onError={m => Notification.error(m)}
       />
       <ServeForm
-        defaultModel={PathExt.join(dir, 'model.joblib')}
+        defaultModel={defaultModel}
         defaultName={stem.toLowerCase()}
         candidates={jobs.artifacts}
         disabled={serveOff}
