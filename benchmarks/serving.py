@@ -19,9 +19,9 @@ import re
 import time
 from pathlib import Path
 
-import serving_load as load
-import serving_mlflow
 from common import Table, machine_facts, run, write_results
+from serving_parts import load
+from serving_parts import mlflow_side as serving_mlflow
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import common  # noqa: E402
-import serving_load  # noqa: E402
+from serving_parts import load as serving_load  # noqa: E402
 
 
 def _table() -> common.Table:

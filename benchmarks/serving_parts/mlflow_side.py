@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common import LABEL, Timed, run
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 VENV = HERE / ".venv-mlflow"
 PACKAGES = ["mlflow", "scikit-learn==1.7.2", "joblib==1.5.2"]
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

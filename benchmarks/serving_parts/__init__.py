@@ -1,0 +1,1 @@
+"""Parts of the serving benchmark (``benchmarks/serving.py``): load and containers, MLflow."""
