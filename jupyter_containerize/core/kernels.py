@@ -27,7 +27,7 @@ from traitlets import Unicode
 
 from . import containers, engine, imagefs, labels
 from .config import ContainerizeConfig
-from .errors import NotFoundError, RunError
+from .errors import ContainerizeError, NotFoundError, RunError
 
 PROVISIONER = "containerize-docker"
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
@@ -233,7 +233,7 @@ def install(ref: str, name: str | None = None, display_name: str | None = None,
     lab = image.labels or {}
     name = name or default_name(ref)
     if not re.fullmatch(r"[a-zA-Z0-9._-]+", name):
-        raise NotFoundError(f"{name!r} is not a kernel name",
+        raise ContainerizeError(f"{name!r} is not a kernel name",
                             hint="use letters, digits, . _ and -")
     spec = {
         "argv": [f"{imagefs.ENV}/bin/python", "-m", "ipykernel_launcher", "-f",
@@ -250,8 +250,7 @@ def install(ref: str, name: str | None = None, display_name: str | None = None,
     }
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
-        return str(_spec_manager().install_kernel_spec(tmp, kernel_name=name, user=True,
-                                                       replace=True))
+        return str(_spec_manager().install_kernel_spec(tmp, kernel_name=name, user=True))
 
 
 def list_kernels() -> list[dict[str, Any]]:
