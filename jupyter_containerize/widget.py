@@ -126,7 +126,7 @@ class ContainerizePanel(widgets.VBox):
         self.progress = ProgressView()
         self.status = widgets.HTML()
         self.result = widgets.HTML()
-        self.log = widgets.Output(layout={"max_height": "240px", "overflow": "auto"})
+        self.logs = widgets.Output(layout={"max_height": "240px", "overflow": "auto"})
         self.team_images = widgets.Select(options=[], rows=6, layout={"width": "80%"})
         super().__init__(self._layout())
         self._wire()
@@ -139,7 +139,7 @@ class ContainerizePanel(widgets.VBox):
             widgets.HTML("<b>Run</b> (parameters cell)"), self.parameters, self.run_button,
             widgets.HBox([self.serve_target, self.serve_button]),
             widgets.HBox([self.push_target, self.push_button]),
-            self.progress, self.status, self.result, self.log,
+            self.progress, self.status, self.result, self.logs,
         ]
         if optional_module("core.catalog") is not None:
             refresh = widgets.Button(description="Refresh", icon="refresh")
@@ -224,9 +224,9 @@ class ContainerizePanel(widgets.VBox):
     def _show(self, event: Any) -> None:
         self.progress(event)
         if event.kind == "log" and event.message.strip():
-            self.log.append_stdout(event.message.rstrip("\n") + "\n")
+            self.logs.append_stdout(event.message.rstrip("\n") + "\n")
         elif event.kind == "phase":
-            self.log.append_stdout(f"==> {event.message}\n")
+            self.logs.append_stdout(f"==> {event.message}\n")
 
     def _path(self) -> Path:
         text = self.notebook.value.strip()
@@ -265,7 +265,7 @@ class ContainerizePanel(widgets.VBox):
             raise ContainerizeError("nothing to serve", hint="type an artifact path or a name")
         kind, target, note = self.resolve(name, "") if self.resolve else ("file", name, "")
         if note:
-            self.log.append_stdout(note + "\n")
+            self.logs.append_stdout(note + "\n")
         image = self._build()
         options = {"image": image, "progress": self._show}
         if kind == "object":

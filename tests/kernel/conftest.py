@@ -90,8 +90,10 @@ class Kernel:
 
 
 @pytest.fixture(scope="module")
-def kernel(kernel_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    """A kernel whose session is a saved notebook, as Jupyter Server starts one."""
+def kernel(kernel_python: Path, tmp_path_factory: pytest.TempPathFactory,
+           test_labels: dict[str, str]) -> Iterator[Kernel]:
+    """A kernel whose session is a saved notebook, as Jupyter Server starts one; what it
+    makes carries this test run's label."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
@@ -101,7 +103,10 @@ def kernel(kernel_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         kernel_dirs=kdirs, ensure_native_kernel=False))
     client = NotebookClient(nbformat.v4.new_notebook(), km=km, timeout=600, allow_errors=True,
                             resources={"metadata": {"path": str(notebook.parent)}})
-    env = {**os.environ, "JPY_SESSION_NAME": str(notebook)}
+    labels = [os.environ.get("JUPYTER_CONTAINERIZE_LABELS", "")]
+    labels += [f"{k}={v}" for k, v in test_labels.items()]
+    env = {**os.environ, "JPY_SESSION_NAME": str(notebook),
+           "JUPYTER_CONTAINERIZE_LABELS": ",".join(filter(None, labels))}
     with client.setup_kernel(env=env):
         kernel = Kernel(client, notebook)
         assert "Loaded" not in kernel.text("%load_ext jupyter_containerize")
