@@ -77,11 +77,17 @@ def cold_start(image: str, side: str, probe: dict, timeout: float = 180) -> tupl
     port = free_port()
     body = json.dumps(probe["body"]).encode()
     labels = [arg for label in [*LABELS, f"{LABEL}.side={side}"] for arg in ("--label", label)]
+    args = ["docker", "run", "-d", *labels, "-p", f"127.0.0.1:{port}:{PORT_IN_CONTAINER}", image]
     start = time.perf_counter()
-    started = run(["docker", "run", "-d", *labels, "-p",
-                   f"127.0.0.1:{port}:{PORT_IN_CONTAINER}", image])
+    started = run(args)
+    if started.returncode != 0:  # once more: the engine's network can be busy on a shared host
+        remove(started.stdout.strip())
+        time.sleep(2)
+        start = time.perf_counter()
+        started = run(args)
     container = started.stdout.strip()
     if started.returncode != 0:
+        remove(container)
         raise RuntimeError(f"docker run {image} failed: {started.stderr.strip()}")
     while time.perf_counter() - start < timeout:
         try:
