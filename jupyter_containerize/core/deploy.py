@@ -118,6 +118,15 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def check_port(name: str, host: str, port: int) -> None:
+    """Fail before any build when another process holds the port (local engine)."""
+    own = find_container(name)
+    if own is not None and own.labels.get(PORT_LABEL) == str(port):
+        return
+    if not engine.is_remote() and _port_in_use(host, port):
+        raise _port_error(host, port)
+
+
 def _port_error(host: str, port: int) -> ContainerizeError:
     return ContainerizeError(
         f"port {port} is already in use on {host}",
@@ -178,7 +187,11 @@ def _start(container: Container, spec: DeploySpec, port: int) -> None:
         text = str(exc.explanation or exc)
         if "already allocated" in text or "address already in use" in text:
             raise _port_error(spec.host, port) from exc
-        raise RunError(f"the serving container did not start: {text}") from exc
+        hint = ""
+        if "could not find bridge" in text:
+            hint = ("the engine's bridge interface is gone (a second dockerd started with "
+                    "--bridge none deletes docker0): restart dockerd")
+        raise RunError(f"the serving container did not start: {text}", hint=hint) from exc
 
 
 def _result(spec: DeploySpec, container: Container, port: int, status: str) -> ServeResult:

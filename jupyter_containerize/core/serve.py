@@ -156,6 +156,8 @@ def serve(
     notebook = notebook or (src.notebook if (src.notebook and not image) else None)
     if port is not None and not 0 < int(port) < 65536:
         raise ContainerizeError(f"--port {port} is not a port", hint="use 1-65535, or omit it")
+    if port is not None and name and replicas is None:
+        deploy.check_port(name, host, int(port))
     env_ref, stem = environment_image(notebook, image, python, base, lock, rep, progress)
     name = name or default_name(stem if notebook else src.path.stem)
     valid_name(name)

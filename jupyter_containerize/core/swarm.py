@@ -123,7 +123,8 @@ def replica_url(container: Container) -> str:
     ports = container.attrs["NetworkSettings"]["Ports"].get(f"{PORT}/tcp") or []
     if not ports:
         raise RunError(f"replica {container.name} publishes no port")
-    return url_for("0.0.0.0", int(ports[0]["HostPort"]))
+    ipv4 = [p for p in ports if ":" not in (p.get("HostIp") or "")] or ports
+    return url_for("0.0.0.0", int(ipv4[0]["HostPort"]))
 
 
 def _state(svc: Service) -> tuple[str, str]:
