@@ -52,7 +52,7 @@ def test_run_with_a_parameter_shows_the_record(kernel: Kernel) -> None:
     assert ": succeeded in " in out, out
     assert "reproduce: " in out and "parameters changed the run (n)" in out, out
     out = kernel.text("import json\nprint('REC', rec.status, rec.parameters, "
-                      "json.load(open(rec.output))['cells'][-1]['outputs'][0]['text'])")
+                      "''.join(json.load(open(rec.output))['cells'][-1]['outputs'][0]['text']))")
     assert _last(out, "REC ").split() == ["succeeded", "{'n':", "3}", "6"], out
     run_id = kernel.text("print(rec.id)").strip()
     assert run_id in kernel.text("%containerize runs --limit 3")
