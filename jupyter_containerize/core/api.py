@@ -100,3 +100,64 @@ def serve(model: str | Path | None = None, **options: Any) -> Deployment:
     from . import serve as _serve
 
     return _serve.serve(model, **options)
+
+
+def stop(name: str) -> str:
+    """Stop and remove a deployment."""
+    from . import deploy
+
+    return deploy.stop(name)
+
+
+def deployments() -> list[Deployment]:
+    """The local deployments with the model each serves now."""
+    from . import deploy
+
+    return list(deploy.deployments())
+
+
+def push(image: str, *, registry: str | None = None, progress: Progress | None = None) -> str:
+    """Push to the team registry; returns the reference pinned by digest."""
+    from . import registry as _registry
+
+    return _registry.push(image, registry=registry, progress=progress)
+
+
+def pull(ref: str, *, progress: Progress | None = None) -> str:
+    """Pull from a registry; returns the reference pinned by digest."""
+    from . import registry as _registry
+
+    return _registry.pull(ref, progress=progress)
+
+
+def images(*, registry: str | None = None) -> list[dict[str, Any]]:
+    """The team's images with what their labels say, read without pulling."""
+    from . import catalog
+
+    return catalog.images(registry)
+
+
+def login(registry: str, *, username: str, password_stdin: Any) -> str:
+    """The same as `docker login`: stored where Docker stores credentials."""
+    from . import registry as _registry
+
+    return _registry.login(registry, username, password_stdin)
+
+
+def kernel_install(ref: str, *, name: str | None = None) -> str:
+    """A kernelspec whose kernel runs inside the image."""
+    from . import kernels
+
+    return kernels.install(ref, name=name)
+
+
+def kernel_list() -> list[dict[str, Any]]:
+    from . import kernels
+
+    return kernels.list_kernels()
+
+
+def kernel_remove(name: str) -> str:
+    from . import kernels
+
+    return kernels.remove_kernel(name)
