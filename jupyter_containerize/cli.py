@@ -79,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", action="store_true",
                    help="build one offline from Debian packages (mmdebstrap)")
     p.add_argument("--python", help="X.Y version or an interpreter path to carry in")
+    p.add_argument("--force", action="store_true", help="bootstrap even when one exists")
 
     sub.add_parser("doctor", help="check engine, base images, CA/proxy and registry")
     from .cli_more import add_parsers
@@ -124,7 +125,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
     elif args.verb == "base":
         from .core.doctor import base_command
 
-        return base_command(args.bootstrap, args.python, show)
+        return base_command(args.bootstrap, args.python, show, args.force)
     elif args.verb == "doctor":
         from .core.doctor import doctor
 

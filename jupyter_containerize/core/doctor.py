@@ -87,20 +87,29 @@ def doctor(out: Callable[[str], Any]) -> int:
     return 1 if failed else 0
 
 
-def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None]) -> int:
+def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None],
+                 force: bool = False) -> int:
+    """`base`: list bases; `base --bootstrap`: reuse one for that Python or build it offline."""
     from . import engine
     from .baseimage import bootstrap as do_bootstrap
-    from .baseimage import list_bases
+    from .baseimage import ensure_base, list_bases
+    from .progress import Event
 
     if not bootstrap:
         for base in list_bases(engine.client()):
             print(f"{base.reference}  Python {base.python_version}")
         return 0
-    version, exe = (None, python) if python and os.path.sep in python else (python, None)
-    version = version or ("{}.{}".format(*sys.version_info[:2]) if not exe else None)
-    from .progress import Event
+    exe = python if python and os.path.sep in python else None
+    version = None if exe else (python or "{}.{}".format(*sys.version_info[:2]))
+    say = lambda msg: show(Event("log", str(msg)))  # noqa: E731
+    if force:
+        base = do_bootstrap(engine.client(), python_version=version, python_executable=exe,
+                            progress=say)
+    else:
+        if exe and version is None:
+            from .baseimage import interpreter_info
 
-    base = do_bootstrap(engine.client(), python_version=version, python_executable=exe,
-                        progress=lambda msg: show(Event("log", str(msg))))
+            version = interpreter_info(exe)["version"]
+        base = ensure_base(engine.client(), version or "", python_executable=exe, progress=say)
     print(base.reference)
     return 0
