@@ -144,11 +144,11 @@ def login(magic: Any, args: argparse.Namespace, show: Show) -> str:
     """``login HOST``: the password is asked by the front end, never put on the line."""
     import getpass
 
-    from .core.registry import login as registry_login
+    from .core import api
 
     username = args.username or input("Username: ")
     password = getpass.getpass("Password: ")
-    message = registry_login(args.registry, username, password)
+    message = api.login(args.registry, username=username, password_stdin=password)
     print(message)
     return str(message)
 

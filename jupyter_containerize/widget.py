@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import html
-import importlib
 import inspect
 import threading
 from collections.abc import Callable
@@ -51,17 +50,6 @@ def accepted(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
     """The candidates ``fn`` names in its signature (a ``**options`` catch-all does not count)."""
     names = set(inspect.signature(fn).parameters)
     return {k: v for k, v in candidates.items() if v is not None and k in names}
-
-
-def optional_module(name: str) -> Any:
-    """``jupyter_containerize.<name>``, or None when this installation does not have it."""
-    full = f"{__package__}.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name != full:
-            raise
-        return None
 
 
 def environment_html(spec: EnvironmentSpec) -> str:
@@ -141,7 +129,7 @@ class ContainerizePanel(widgets.VBox):
             widgets.HBox([self.push_target, self.push_button]),
             self.progress, self.status, self.result, self.logs,
         ]
-        if optional_module("core.catalog") is not None:
+        if hasattr(_api(), "images"):
             refresh = widgets.Button(description="Refresh", icon="refresh")
             refresh.on_click(lambda _b: self.start("images", self._images))
             parts += [widgets.HTML("<b>Team images</b>"), self.team_images, refresh]
@@ -280,20 +268,18 @@ class ContainerizePanel(widgets.VBox):
         return deployment
 
     def _push(self) -> str:
-        registry = optional_module("core.registry")
-        if registry is None:
-            raise ContainerizeError("push is not available in this installation",
-                                    hint="update jupyter-containerize")
+        from .core import api
+
         image = self.image or self._build()
         target = self.push_target.value.strip() or None
-        pinned = str(registry.push(image, registry=target, progress=self._show))
+        pinned = str(api.push(image, registry=target, progress=self._show))
         self.result.value = f"<b>Pushed</b> <code>{html.escape(pinned)}</code>"
         return pinned
 
     def _images(self) -> list[str]:
-        catalog = optional_module("core.catalog")
-        target = self.push_target.value.strip() or None
-        rows = catalog.images(target) if catalog is not None else []
+        from .core import api
+
+        rows = api.images(registry=self.push_target.value.strip() or None)
         names = [str(row.get("reference", row)) for row in rows]
         self.team_images.options = names
         return names
@@ -304,3 +290,9 @@ def _shown(value: object) -> str:
     from .core.notebook import Expression
 
     return str(value) if isinstance(value, Expression) else repr(value)
+
+
+def _api() -> Any:
+    from .core import api
+
+    return api
