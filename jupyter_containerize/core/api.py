@@ -65,6 +65,7 @@ def build(
     allow_flagged_outputs: bool = False,
     author: str | None = None,
     progress: Progress | None = None,
+    config: Any = None,
 ) -> BuildResult:
     """Freeze (reusing an unchanged lock) and build the notebook image."""
     from . import build as _build

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -53,8 +54,12 @@ def capture_python(python: str, timeout: float = 60.0) -> EnvironmentSpec:
     hint = "pass --python with the path of the kernel's python, e.g. /path/venv/bin/python"
     error = PythonNotFoundError(f"{python} is not a Python interpreter", hint=hint)
     try:
+        # the interpreter's own environment: not this process's PYTHONPATH or start-up file
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH")}
         done = subprocess.run(
-            [python, str(CAPTURE_SCRIPT)], capture_output=True, text=True, timeout=timeout
+            [python, str(CAPTURE_SCRIPT)], capture_output=True, text=True, timeout=timeout,
+            env=env,
         )
     except subprocess.TimeoutExpired as exc:
         raise PythonNotFoundError(
@@ -100,6 +105,17 @@ def module_providers(spec: EnvironmentSpec) -> dict[str, list[str]]:
         for module in dist.top_level:
             providers.setdefault(module, []).append(normalize(dist.name))
     return providers
+
+
+def _user_imports(spec: EnvironmentSpec, notebook_imports: list[str]) -> list[str]:
+    """A live kernel's imports without the kernel's own machinery (ipykernel and everything
+    it requires), unless the notebook's code imports those modules itself."""
+    if not spec.imported or "ipykernel" not in spec.by_name():
+        return list(spec.imported)
+    machinery = dependency_closure(spec, {"ipykernel"}, [])
+    providers = module_providers(spec)
+    return [m for m in spec.imported
+            if m in notebook_imports or not set(providers.get(m, [])) & machinery]
 
 
 def dependency_closure(
@@ -174,7 +190,7 @@ def make_lock(
     warnings: list[str] = []
     folder = Path(notebook_dir).resolve() if notebook_dir else None
     notebook_imports = sorted(set(notebook_imports))
-    imported = sorted(set(notebook_imports) | set(spec.imported))
+    imported = sorted(set(notebook_imports) | set(_user_imports(spec, notebook_imports)))
     modules = _map_modules(spec, imported, notebook_imports, folder, warnings)
     keys = set(spec.by_name())
     if mode == "imported":

@@ -214,5 +214,12 @@ def serve_object(
     folder = data_dir() / "objects" / name
     folder.mkdir(parents=True, exist_ok=True)
     nb_dir = Path(notebook).resolve().parent if notebook else None
-    path = save_live_object(obj, folder / "model.cloudpickle", notebook_dir=nb_dir)
+    try:
+        path = save_live_object(obj, folder / "model.cloudpickle", notebook_dir=nb_dir)
+    except RuntimeError as exc:  # cloudpickle missing in the kernel
+        raise ContainerizeError(
+            f"cannot save {name} by value: {exc}",
+            hint="`%pip install cloudpickle` in the kernel, or save the model to a file "
+            "and serve the file",
+        ) from exc
     return serve(path, notebook=notebook, name=name, **options)

@@ -206,3 +206,17 @@ def test_preflight_names_packages_without_a_build() -> None:
     assert locks.preflight(lock, "linux/amd64") == []
     assert locks.preflight(lock, "linux/amd64", force=True) == ["pywin32"]
     assert locks.preflight(lock, "linux/arm64") == ["pywin32"]
+
+
+def test_a_live_kernels_own_machinery_is_not_counted_as_imported() -> None:
+    spec = EnvironmentSpec(
+        python_version="3.11.7", python_executable="/x/bin/python", live_kernel=True,
+        imported=["pandas", "tornado"],
+        distributions=[
+            Distribution("ipykernel", "6.31.0", requires=["tornado>=6"], top_level=["ipykernel"]),
+            Distribution("tornado", "6.5", top_level=["tornado"]),
+            Distribution("pandas", "2.3.3", top_level=["pandas"]),
+        ],
+    )
+    assert locks.make_lock(spec, "full")["imported"] == ["pandas"]
+    assert locks.make_lock(spec, "full", ["tornado"])["imported"] == ["pandas", "tornado"]
