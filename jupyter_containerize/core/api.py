@@ -86,6 +86,7 @@ def build(
         allow_flagged_outputs=allow_flagged_outputs,
         author=author,
         progress=progress,
+        config=config,
     )
 
 
