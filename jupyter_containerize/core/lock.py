@@ -107,7 +107,7 @@ def module_providers(spec: EnvironmentSpec) -> dict[str, list[str]]:
     return providers
 
 
-def _user_imports(spec: EnvironmentSpec, notebook_imports: list[str]) -> list[str]:
+def user_imports(spec: EnvironmentSpec, notebook_imports: list[str]) -> list[str]:
     """A live kernel's imports without the kernel's own machinery (ipykernel and everything
     it requires), unless the notebook's code imports those modules itself."""
     if not spec.imported or "ipykernel" not in spec.by_name():
@@ -190,7 +190,7 @@ def make_lock(
     warnings: list[str] = []
     folder = Path(notebook_dir).resolve() if notebook_dir else None
     notebook_imports = sorted(set(notebook_imports))
-    imported = sorted(set(notebook_imports) | set(_user_imports(spec, notebook_imports)))
+    imported = sorted(set(notebook_imports) | set(user_imports(spec, notebook_imports)))
     modules = _map_modules(spec, imported, notebook_imports, folder, warnings)
     keys = set(spec.by_name())
     if mode == "imported":

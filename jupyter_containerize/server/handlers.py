@@ -123,6 +123,9 @@ class EnvHandler(ContainerizeHandler):
             kernel_id,
             timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
         )
+        from ..core.lock import user_imports
+
+        spec.imported = sorted(user_imports(spec, []))  # not the kernel's own machinery
         self.finish(json.dumps(spec.to_json()))
 
 
