@@ -315,17 +315,9 @@ class ContainerizeMagics(Magics, Configurable):
 
 
 def _vendored(name: str) -> bool:
-    """A module that lives inside another distribution's folder (debugpy puts its vendored
-    pydevd on sys.path): the distribution that ships it is what the image needs."""
-    import site
+    from .core.capture import vendored_module
 
-    where = getattr(sys.modules.get(name), "__file__", None)
-    if not where:
-        return False
-    path = Path(where).resolve()
-    folder = path.parent.parent if path.name == "__init__.py" else path.parent
-    sites = {Path(p).resolve() for p in site.getsitepackages()}
-    return any(s in folder.parents for s in sites)
+    return vendored_module(sys.modules.get(name))
 
 
 def _has_ipywidgets() -> bool:

@@ -68,8 +68,30 @@ def imported_modules() -> list[str]:
             continue
         if name == top and not (getattr(module, "__file__", None) or _has_path(module)):
             continue
+        if name == top and vendored_module(module):
+            continue
         names.add(top)
     return sorted(names)
+
+
+def vendored_module(module: object) -> bool:
+    """A top-level module that lives inside another distribution's folder below
+    site-packages (debugpy puts its vendored pydevd on sys.path): the distribution that
+    ships it is what an image needs, not a name of its own."""
+    import site
+
+    where = getattr(module, "__file__", None)
+    if not where:
+        return False
+    path = os.path.realpath(where)
+    folder = os.path.dirname(path)
+    if os.path.basename(path) == "__init__.py":
+        folder = os.path.dirname(folder)
+    try:
+        sites = [os.path.realpath(p) for p in site.getsitepackages()]
+    except AttributeError:  # virtualenv's old site module
+        return False
+    return any(folder != s and folder.startswith(s + os.sep) for s in sites)
 
 
 def _has_path(module: object) -> bool:
