@@ -132,11 +132,14 @@ def pull(ref: str, *, progress: Progress | None = None) -> str:
     return _registry.pull(ref, progress=progress)
 
 
-def images(*, registry: str | None = None) -> list[dict[str, Any]]:
-    """The team's images with what their labels say, read without pulling."""
+def images(*, registry: str | None = None, config: Any = None) -> list[dict[str, Any]]:
+    """The team's images with what their labels say, read without pulling.
+
+    ``config`` (a ContainerizeConfig) supplies the registry and ``team_repositories`` when
+    they are not given; the server passes its own."""
     from . import catalog
 
-    return catalog.images(registry)
+    return catalog.images(registry, config=config)
 
 
 def login(registry: str, *, username: str, password_stdin: Any) -> str:

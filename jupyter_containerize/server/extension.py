@@ -15,7 +15,7 @@ from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError, NotebookError, NotFoundError
 from ..core.jobs import JobStore, data_dir
 from ..core.models import Job
-from . import deployments, handlers
+from . import deployments, handlers, sharing
 from .jobs_runner import JobRunner
 
 API = handlers.API
@@ -123,6 +123,8 @@ def routes() -> list[tuple[str, Any]]:
         (rf"{API}/runs", handlers.RunsHandler),
         (rf"{API}/deployments", deployments.DeploymentsHandler),
         (rf"{API}/deployments/(?P<name>[\w.-]+)/invoke", deployments.InvokeHandler),
+        (rf"{API}/images", sharing.ImagesHandler),
+        (rf"{API}/kernels", sharing.KernelsHandler),
     ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -22,7 +23,13 @@ from ..core.jobs import JobStore
 from ..core.models import Job
 from .jobs_runner import FINAL, JobRunner
 from .kernel_capture import capture_in_kernel
-from .verbs import BadRequest, available_verbs, check_allowed, check_options
+from .verbs import (
+    NOTEBOOK_OPTIONAL,
+    BadRequest,
+    available_verbs,
+    check_allowed,
+    check_options,
+)
 
 AUTH_RESOURCE = "containerize"
 API = "/containerize/api"
@@ -106,6 +113,7 @@ class InfoHandler(ContainerizeHandler):
                 "allow_build": cfg.allow_build,
                 "allow_push": cfg.allow_push,
                 "allow_serve": cfg.allow_serve,
+                "registry": cfg.registry,
                 "available": available_verbs(),
             }
         )
@@ -146,11 +154,9 @@ class JobsHandler(ContainerizeHandler):
                 f"unknown field(s): {', '.join(sorted(unknown))}", "send {kind, notebook, options}"
             )
         kind = body.get("kind")
-        options = check_options(kind, body.get("options"))
         check_allowed(kind, self.containerize_config)
-        if not isinstance(body.get("notebook"), str) or not body["notebook"]:
-            raise BadRequest("'notebook' is missing", "give the notebook's path in the server")
-        notebook = self.extensionapp.notebook_path(body["notebook"])  # type: ignore[attr-defined]
+        options = check_options(kind, body.get("options"))
+        notebook = self._notebook(kind, body.get("notebook"))
         if kind == "serve":
             self.extensionapp.resolve(options["model"], outside_ok=True)  # type: ignore[attr-defined]
         spec = None
@@ -164,6 +170,14 @@ class JobsHandler(ContainerizeHandler):
         self.set_status(202)
         self.set_header("Location", f"{self.base_url.rstrip('/')}{API}/jobs/{job.id}")
         self.finish(json.dumps(self.job_json(job)))
+
+    def _notebook(self, kind: str, path: Any) -> Path | None:
+        """The job's notebook; push and pull may name one (their history) or none."""
+        if path is None and kind in NOTEBOOK_OPTIONAL:
+            return None
+        if not isinstance(path, str) or not path:
+            raise BadRequest("'notebook' is missing", "give the notebook's path in the server")
+        return self.extensionapp.notebook_path(path)  # type: ignore[attr-defined, no-any-return]
 
 
 class JobHandler(ContainerizeHandler):

@@ -49,12 +49,12 @@ class JobRunner:
     def submit(
         self,
         kind: str,
-        notebook: Path,
+        notebook: Path | None,
         options: dict[str, Any],
         spec: EnvironmentSpec | None = None,
     ) -> Job:
         """Store a pending job and queue its worker; returns at once."""
-        job = self.store.create(kind, str(notebook), options)
+        job = self.store.create(kind, str(notebook) if notebook else None, options)
         cancel = threading.Event()
         with self._lock:
             self._cancels[job.id] = cancel
@@ -113,13 +113,14 @@ class JobRunner:
         self,
         job_id: str,
         kind: str,
-        notebook: Path,
+        notebook: Path | None,
         options: dict[str, Any],
         spec: EnvironmentSpec | None,
         cancel: threading.Event,
     ) -> None:
         self.store.update(job_id, status="running")
-        self.store.append_log(job_id, f"{kind} {notebook.name} started")
+        subject = notebook.name if notebook else options.get("image") or options.get("ref", "")
+        self.store.append_log(job_id, f"{kind} {subject} started")
         try:
             result = call_verb(
                 kind,

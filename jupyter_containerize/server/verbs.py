@@ -45,9 +45,11 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "memory": str,
     },
     "serve": {"model": str, "name": str, "kernel_id": str, "host": str, "python": str},
-    "push": {"reference": str, "tag": str},
+    "push": {"image": str, "registry": str},
+    "pull": {"ref": str},
 }
-REQUIRED: dict[str, tuple[str, ...]] = {"serve": ("model",), "push": ()}
+REQUIRED: dict[str, tuple[str, ...]] = {"serve": ("model",), "push": ("image",), "pull": ("ref",)}
+NOTEBOOK_OPTIONAL = ("push", "pull")  # registry verbs act on an image, not on a notebook
 SWITCH = {
     "build": "allow_build",
     "run": "allow_build",
@@ -93,8 +95,8 @@ def _type_hint(name: str, wanted: Any) -> str:
 
 def check_allowed(kind: str, config: Any) -> None:
     """403 when an administrator switched this verb off (DESIGN section 9)."""
-    switch = SWITCH[kind]
-    if not getattr(config, switch, True):
+    switch = SWITCH.get(kind)
+    if switch and not getattr(config, switch, True):
         raise VerbDisabledError(
             f"{kind} is switched off on this server",
             f"an administrator set ContainerizeConfig.{switch} = False",
@@ -103,10 +105,19 @@ def check_allowed(kind: str, config: Any) -> None:
 
 def available_verbs() -> dict[str, bool]:
     """Which verbs this installation has (a verb's core module may not exist yet)."""
-    modules = {"build": "build", "run": "run", "serve": "serve", "push": "registry"}
+    modules = {
+        "build": "build",
+        "run": "run",
+        "serve": "serve",
+        "push": "registry",
+        "pull": "registry",
+        "images": "catalog",
+        "kernels": "kernels",
+    }
+    functions = {"push": "push", "pull": "pull", "images": "images", "kernels": "kernel_install"}
     return {
         kind: importlib.util.find_spec(f"jupyter_containerize.core.{name}") is not None
-        and (kind != "push" or hasattr(api, "push"))
+        and hasattr(api, functions.get(kind, kind))
         for kind, name in modules.items()
     }
 
@@ -117,7 +128,7 @@ class Cancelled(Exception):
 
 def call_verb(
     kind: str,
-    notebook: Path,
+    notebook: Path | None,
     options: dict[str, Any],
     *,
     progress: Callable[[Any], None],
@@ -130,6 +141,10 @@ def call_verb(
 ) -> dict[str, Any]:
     """Run one verb in this (worker) thread; returns the JSON of what it returned."""
     opts = {k: v for k, v in options.items() if k != "kernel_id"}
+    if kind in NOTEBOOK_OPTIONAL:
+        return _share(kind, opts, progress, config)
+    if notebook is None:
+        raise BadRequest(f"{kind} needs a notebook", "give the notebook's path in the server")
     if kind == "build":
         extra = _named(api.build, config=config)
         result: Any = api.build(notebook, spec=spec, progress=progress, **extra, **opts)
@@ -151,11 +166,20 @@ def call_verb(
         extra = _named(api.serve, config=config)
         result = api.serve(model, notebook=notebook, progress=progress, **extra, **opts)
     else:
-        push = getattr(api, "push", None)
-        if push is None:
-            raise ContainerizeError("push is not available in this version", "update the package")
-        result = push(opts.pop("reference", None), progress=progress, **opts)
+        raise ContainerizeError(f"unknown job kind {kind!r}", f"use one of: {', '.join(OPTIONS)}")
     return result.to_json() if hasattr(result, "to_json") else {"value": result}
+
+
+def _share(
+    kind: str, opts: dict[str, Any], progress: Callable[[Any], None], config: Any
+) -> dict[str, Any]:
+    """push (into the given or the configured registry) or pull; both pin a digest."""
+    if kind == "push":
+        registry = opts.get("registry") or getattr(config, "registry", "") or None
+        pinned = api.push(opts["image"], registry=registry, progress=progress)
+        return {"image": opts["image"], "reference": pinned, "pinned": pinned}
+    pinned = api.pull(opts["ref"], progress=progress)
+    return {"ref": opts["ref"], "reference": pinned, "pinned": pinned}
 
 
 class AdoptingStore:
