@@ -163,6 +163,9 @@ def main() -> int:
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
     parser.add_argument("--kernel-python", type=Path, default=KERNEL_PYTHON,
                         help="the notebook kernel's Python (trains the model)")
+    parser.add_argument("--rebuild-baseline", action="store_true",
+                        help="rebuild MLflow's image even when cached (tags python:X.Y.Z-slim "
+                        "on the shared engine while it builds)")
     args = parser.parse_args()
     load.check_tools()
     log: list[str] = []
@@ -172,7 +175,7 @@ def main() -> int:
     images = {
         "ours": ours_image(model, args.notebook, log),
         "baseline": serving_mlflow.image(model, str(facts["model_sha256"]), WORK / "mlflow",
-                                         reuse=args.quick, log=log),
+                                         reuse=not args.rebuild_baseline, log=log),
     }
     ours = measure("ours", str(images["ours"]["ref"]), facts, args.quick, log)
     base = measure("mlflow", str(images["baseline"]["ref"]), facts, args.quick, log)
