@@ -36,7 +36,7 @@ ENTRYPOINT = SERVING_DIR + "/bin/entrypoint"
 MODEL_DIR = "/opt/ml/model"
 CODE_DIR = "/opt/ml/code"
 PORT = 8080
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: runtime layers cached per Python minor (1 reused one stale layer)
 ROLE_SERVING = "serving"
 DEPLOYMENT = labels_mod.PREFIX + "deployment"
 MODEL_NAME = labels_mod.PREFIX + "model.name"
@@ -126,8 +126,8 @@ def runtime_layer(minor: str, platform: str, rep: Reporter) -> tuple[layers.Laye
         )
         work = cache_dir() / "layers"
         work.mkdir(parents=True, exist_ok=True)
-        layer = _cached_layer(
-            work / f"serving-{minor}-{version[:24]}",
+        layer = _cached_layer(  # no dot in the stem: its suffix is replaced by .tar/.json
+            work / f"serving-{minor.replace('.', '_')}-{version[:24]}",
             lambda out: layers.write_layer(_runtime_entries(folders, minor), out, 0),
             "serving runtime",
         )
