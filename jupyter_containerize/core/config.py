@@ -44,6 +44,9 @@ class ContainerizeConfig(Configurable):
     ready_timeout = Float(60.0, help="Seconds a deployment may take to become ready.").tag(
         config=True
     )
+    stop_grace = Float(
+        5.0, help="Seconds a replaced serving container has to finish its requests."
+    ).tag(config=True)
     request_max_bytes = Int(
         32 * 1024 * 1024, help="Largest request body a serving container accepts."
     ).tag(config=True)

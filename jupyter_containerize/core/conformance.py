@@ -116,9 +116,9 @@ def _predict_checks(
 
 def conformance(result: ServeResult, token: str | None, rep: Reporter) -> list[dict[str, Any]]:
     """The SageMaker and V2 contract checks against every URL of the deployment."""
-    from .deploy import _get, last_logs
+    from .pod import get_container, last_logs
 
-    container = _get(result.container) if result.container else None
+    container = get_container(result.container) if result.container else None
     logs = (lambda: last_logs(container)) if container is not None else (lambda: "")
     checks = []
     for url in result.urls or [result.url]:
@@ -128,9 +128,9 @@ def conformance(result: ServeResult, token: str | None, rep: Reporter) -> list[d
 
 
 def _model_name(result: ServeResult) -> str:
-    from .deploy import _get
+    from .pod import get_container
 
-    container = _get(result.container) if result.container else None
+    container = get_container(result.container) if result.container else None
     if container is not None:
         return container.labels.get(MODEL_NAME, result.name)
     return result.name

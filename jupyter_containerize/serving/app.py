@@ -92,6 +92,9 @@ class ServingApp:
         task = asyncio.get_running_loop().create_task(self._load_default())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self.settings.reuse_port:
+            # the port is shared with a server that answers: take requests only once ready
+            await task
 
     async def _load_default(self) -> None:
         assert self.registry is not None
@@ -142,11 +145,21 @@ class ServingApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.startup()
+                failure = self._startup_failure()
+                if failure:
+                    await send({"type": "lifespan.startup.failed", "message": failure})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _startup_failure(self) -> Optional[str]:
+        """Why a server sharing its port must not start listening (None: it may)."""
+        if not self.settings.reuse_port or self.registry is None or self.registry.ready:
+            return None
+        return self.registry.failure or "the model failed to load"
 
     def _check_auth(self, scope: Scope) -> None:
         if self._token is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any, Optional
@@ -50,6 +51,31 @@ def _check_model(settings: Settings) -> Optional[str]:
     return None
 
 
+def listen_sockets(settings: Settings) -> list[socket.socket]:
+    """The serving socket, bound (uvicorn listens once the app has started), and the
+    readiness socket when asked for. With ``reuse_port`` several servers share the port: a
+    deployment's new container binds beside the old one, and the kernel spreads connections
+    over the listening ones."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if settings.reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError:
+        sock.close()
+        raise
+    out = [sock]
+    if settings.ready_socket:
+        if os.path.exists(settings.ready_socket):
+            os.unlink(settings.ready_socket)  # left by this container's previous start
+        ready = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ready.bind(settings.ready_socket)
+        out.append(ready)
+    return out
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -57,6 +83,11 @@ def serve(settings: Settings) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    try:
+        sockets = listen_sockets(settings)
+    except OSError as exc:
+        print(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 1
     failures: list[str] = []
     config = uvicorn.Config(
         None,
@@ -77,7 +108,10 @@ def serve(settings: Settings) -> int:
         server.should_exit = True
 
     config.app = ServingApp(settings, on_fatal)
-    server.run()
+    try:
+        server.run(sockets=sockets)
+    except SystemExit:  # uvicorn exits so when the app's start-up fails
+        failures.append("the server did not start")
     if failures:
         print(f"error: {failures[0]}", file=sys.stderr)
         return 1

@@ -30,6 +30,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    return default if not raw else raw not in ("0", "false", "no")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the runtime; see ``from_env`` for the variable names."""
@@ -43,6 +48,10 @@ class Settings:
     max_batch_wait_ms: float = 2.0
     max_request_bytes: int = 32 * 1024 * 1024
     access_log: bool = True
+    # a deployment's replacement shares the port with the server it replaces (SO_REUSEPORT)
+    # and so listens only once its model is ready; a readiness socket of its own
+    reuse_port: bool = False
+    ready_socket: Optional[str] = None
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> Settings:
@@ -56,5 +65,7 @@ class Settings:
             max_batch_size=max(1, _int(env, "MAX_BATCH_SIZE", 256)),
             max_batch_wait_ms=max(0.0, _float(env, "MAX_BATCH_WAIT_MS", 2.0)),
             max_request_bytes=max(1, _int(env, "MAX_REQUEST_BYTES", 32 * 1024 * 1024)),
-            access_log=env.get("SERVING_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            access_log=_flag(env, "SERVING_ACCESS_LOG", True),
+            reuse_port=_flag(env, "SERVING_REUSE_PORT", False),
+            ready_socket=env.get("SERVING_READY_SOCKET") or None,
         )

@@ -90,9 +90,14 @@ def test_every_route_answers_and_image_is_labelled(deployed: object,
     assert lab[labels.MODEL_SHA256] == deployed.model_sha256 and lab[labels.MODEL_FLAVOR]
     assert deployed.image.split(":")[1].startswith("serve-")
     container = engine.client().containers.get(f"jc-{deployed.name}")
-    assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    binding = container.attrs["HostConfig"]["PortBindings"]["8080/tcp"][0]
+    owner = engine.client().containers.get(f"jc-{deployed.name}-net")
+    for c in (container, owner):
+        assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    # the port owner publishes the port; the serving container lives in its network
+    assert container.attrs["HostConfig"]["NetworkMode"] == f"container:{owner.id}"
+    binding = owner.attrs["HostConfig"]["PortBindings"]["8080/tcp"][0]
     assert binding["HostIp"] == "127.0.0.1"
+    assert owner.labels[labels.ROLE] == "deployment-net" and owner.attrs["Config"]["User"] == "1000"
     listed = {d.name: d for d in deployments()}
     assert listed[deployed.name].model_sha256 == deployed.model_sha256
     again = serve(project["m1"], notebook=project["notebook"], name=deployed.name)
@@ -166,6 +171,23 @@ def test_new_environment_replaces_on_same_port(deployed: object,
     assert replaced.swap["mode"] == "replaced"
     assert isinstance(replaced.swap["failed"], int) and replaced.swap["sent"] >= 1
     assert replaced.swap["seconds"] < 2.0, replaced.swap
+    assert replaced.swap["failure_seconds"] < 2.0, replaced.swap
+    names = [c.name for c in engine.client().containers.list(
+        all=True, filters={"label": f"io.jupyter-containerize.deployment={deployed.name}"})]
+    assert sorted(names) == [f"jc-{deployed.name}", f"jc-{deployed.name}-net"], names
+
+
+def test_stopped_serving_container_is_unhealthy_until_served_again(
+        deployed: object, project: dict[str, Path]) -> None:
+    engine.client().containers.get(f"jc-{deployed.name}").stop(timeout=5)
+    listed = {d.name: d for d in deployments()}
+    assert listed[deployed.name].status.startswith("unhealthy"), listed[deployed.name]
+    assert listed[deployed.name].url == deployed.url
+    again = serve(project["m1"], notebook=project["notebook"], name=deployed.name,
+                  lock="imported")
+    assert again.url == deployed.url and again.swap["mode"] == "replaced"
+    assert requests.get(f"{deployed.url}/ping", timeout=5).status_code == 200
+    assert {d.name: d for d in deployments()}[deployed.name].status.startswith("running")
 
 
 def test_docker_run_image_serve_answers_as_user_1000(deployed: object) -> None:
