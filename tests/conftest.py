@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TEST_RUN_ID = os.environ.get("JC_TEST_RUN_ID") or uuid.uuid4().hex[:12]
-TEST_LABEL = "io.jupyter-containerize.test-run"
+from jc_support import CI, TEST_LABEL, TEST_RUN_ID, engine_or_skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,19 +20,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped or xfailed under CI=true, which must not happen: {reason}"
-
-
-def engine_or_skip() -> object:
-    """The Docker client, or a skip with the reason (a failure under CI=true)."""
-    from jupyter_containerize.core import engine
-    from jupyter_containerize.core.errors import EngineUnavailableError
-
-    try:
-        return engine.client()
-    except EngineUnavailableError as exc:
-        if CI:
-            pytest.fail(f"CI=true and no engine: {exc.one_line()}")
-        pytest.skip(f"no Docker engine answers: {exc.one_line()}")
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CI, TEST_LABEL, TEST_RUN_ID
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, versions_in
+from jc_support import CI, TEST_LABEL, TEST_RUN_ID
 
 from jupyter_containerize.core import api, engine, kernels, labels
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from conftest import engine_or_skip
+    from jc_support import engine_or_skip
 
     engine_or_skip()
     from jupyter_client.provisioning.factory import KernelProvisionerFactory

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import TEST_LABEL, TEST_RUN_ID
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, make_venv, notebook
+from jc_support import TEST_LABEL, TEST_RUN_ID
 
 from jupyter_containerize.core import engine, labels
 from jupyter_containerize.core.deploy import deployments, stop

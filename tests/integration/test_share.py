@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import CI, TEST_LABEL, TEST_RUN_ID
 from helpers import EXAMPLE, EXAMPLE_PYTHON, ROOT, assert_one_line_error, cli, versions_in
+from jc_support import CI, TEST_LABEL, TEST_RUN_ID
 
 from jupyter_containerize.core import api, engine, labels, prune, registry
 from jupyter_containerize.core.catalog import images
@@ -47,7 +47,7 @@ def _skip_or_fail(reason: str) -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A temporary Docker config and data dir, this run's label on what builds make."""
-    from conftest import engine_or_skip
+    from jc_support import engine_or_skip
 
     engine_or_skip()
     try:

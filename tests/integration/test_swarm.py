@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import TEST_LABEL, TEST_RUN_ID
 from helpers import EXAMPLE, EXAMPLE_PYTHON
+from jc_support import TEST_LABEL, TEST_RUN_ID
 from test_serve import TRAIN, ensure_bridge
 
 from jupyter_containerize.core import engine

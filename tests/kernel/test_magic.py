@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Kernel
 from IPython.core.error import UsageError
+from kernel_support import Kernel
 
 from jupyter_containerize.core.errors import ContainerizeError
 from jupyter_containerize.magic import serve_target, session_notebook, verb_parser

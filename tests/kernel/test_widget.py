@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Kernel, write_notebook
+from kernel_support import Kernel, write_notebook
 
 from jupyter_containerize.core.models import EnvironmentSpec, RunRecord
 from jupyter_containerize.widget import (

@@ -37,6 +37,8 @@ trap cleanup EXIT
 export JUPYTER_CONFIG_DIR="$scratch/config" JUPYTER_RUNTIME_DIR="$scratch/runtime"
 export JUPYTERLAB_GALATA_ROOT_DIR="${JUPYTERLAB_GALATA_ROOT_DIR:-$scratch/root}"
 export JUPYTER_CONTAINERIZE_DATA_DIR="${JUPYTER_CONTAINERIZE_DATA_DIR:-$scratch/data}"
+# kernelspecs that `Open a kernel` installs, and the registry login of the team spec
+export JUPYTER_DATA_DIR="$scratch/jupyter-data" DOCKER_CONFIG="$scratch/docker-config"
 mkdir -p "$JUPYTERLAB_GALATA_ROOT_DIR"
 
 npx playwright test "$@"
