@@ -10,6 +10,8 @@ from jc_support import CI, TEST_LABEL, TEST_RUN_ID, engine_or_skip
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("JC_TEST_RUN_ID", TEST_RUN_ID)
+    # everything the core creates during tests carries this run's label
+    os.environ.setdefault("JUPYTER_CONTAINERIZE_LABELS", f"{TEST_LABEL}={TEST_RUN_ID}")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -2,7 +2,8 @@
 
 The layers path installs each locked distribution once into a cache (uv, for the image's
 platform), packs groups of them into deterministic layer tars, and loads base + layers + config
-into the engine. Groups keep the order of the previous build of the same repository, so adding
+into the engine. The lock records the layers' order (``"layers"``), so the same lock gives the
+same image on any machine, and adding
 a package adds a layer at the end and every earlier layer is reused as it is.
 """
 
@@ -19,9 +20,6 @@ from . import labels as labels_mod
 from .errors import BuildError
 from .models import BuildResult
 from .paths import cache_dir
-
-GROUP_BYTES = 64 * 1024 * 1024
-MAX_GROUPS = 60
 
 _SMOKE = """
 import importlib, json, sys
@@ -59,7 +57,7 @@ def assemble(
     return "layers"
 
 
-def _dist_requirements(plan: Any, folder: Path) -> dict[str, str]:
+def _dist_requirements(plan: Any, folder: Path, by_pin: dict[str, str]) -> dict[str, str]:
     from .dockerfile import local_wheels
 
     reqs = {}
@@ -68,10 +66,12 @@ def _dist_requirements(plan: Any, folder: Path) -> dict[str, str]:
         name, version, wheel = pkg["name"], pkg["version"], wheels.get(pkg["name"])
         if wheel:  # a local project's cache key is its wheel's content, not its path
             identity = f"{name} @ sha256:{_file_sha256(Path(wheel))}"
-            reqs[installer.dist_key(name, version, identity)] = wheel
+            key, line = installer.dist_key(name, version, identity), wheel
         else:
             line = str(pkg["requirement"])
-            reqs[installer.dist_key(name, version, line)] = line
+            key = installer.dist_key(name, version, line)
+        reqs[key] = line
+        by_pin[f"{name}=={version}"] = key
     return reqs
 
 
@@ -87,8 +87,9 @@ def _layers_path(
     work = cache_dir() / "layers"
     work.mkdir(exist_ok=True)
     with rep.phase("install"):
+        by_pin: dict[str, str] = {}
         user = installer.ensure(
-            _dist_requirements(plan, cache_dir() / "wheels"),
+            _dist_requirements(plan, cache_dir() / "wheels", by_pin),
             minor,
             plan.platform,
             compile_py,
@@ -101,9 +102,13 @@ def _layers_path(
         tool = installer.ensure(
             tool_reqs, minor, plan.platform, compile_py, no_cache=plan.no_cache, log=rep.log
         )
-    repo = reference.rsplit(":", 1)[0]
     with rep.phase("layers"):
-        groups, previous = _groups(repo, user)
+        from .layerorder import layer_order
+
+        order = plan.lock.get("layers") or []
+        if not order or any(pin not in by_pin for group in order for pin in group):
+            order = layer_order(None, plan.lock)  # an old or hand-edited lock
+        groups = [[by_pin[pin] for pin in group] for group in order]
         env_layers = [_meta_layer(plan, work)]
         env_layers.append(
             _dist_layer(sorted(tool), tool, imagefs.TOOL, work, "tool", plan.no_cache)
@@ -117,7 +122,7 @@ def _layers_path(
                 plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
             ),
             work / f"project-{plan.image_hash[:16]}.tar",
-            _mtime(plan),
+            plan.created_epoch(),
             {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
         )
         proj.comment = "project files"
@@ -135,6 +140,10 @@ def _layers_path(
     }
     env_cfg = layers.image_config(base_attrs, env_layers, labels=env_lab, **common)
     nb_cfg = layers.image_config(base_attrs, env_layers + [proj], labels=lab, **common)
+    have = engine.known_chain_ids()
+    chains = engine.chain_ids(env_cfg["rootfs"]["diff_ids"])[-len(groups):] if groups else []
+    # what the engine does not hold yet is new or changed: that is what the smoke test imports
+    new = [k for g, chain in zip(groups, chains) if chain not in have for k in g]
     with rep.phase("load"):
         _load(
             plan,
@@ -143,19 +152,12 @@ def _layers_path(
                 layers.ImageSpec(reference, env_layers + [proj], nb_cfg),
             ],
             work,
+            have,
         )
     result.image_id = layers.image_id(nb_cfg)
-    new = [k for g in groups for k in g if k not in previous]
     with rep.phase("smoke test"):
         smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
     proj.path.unlink(missing_ok=True) if proj.path else None
-
-
-def _mtime(plan: Any) -> int:
-    import os
-
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(epoch) if epoch else int(plan.lock_file.stat().st_mtime)
 
 
 def _meta_layer(plan: Any, work: Path) -> layers.Layer:
@@ -170,7 +172,9 @@ def _dist_layer(
     group: list[str], folders: dict[str, Path], prefix: str, work: Path, comment: str,
     fresh: bool = False,
 ) -> layers.Layer:
-    key = hashlib.sha256(("\n".join([prefix, *group])).encode()).hexdigest()
+    # the folders name the Python minor and platform too: a layer never crosses them
+    key = hashlib.sha256("\n".join([prefix, *(str(folders[k]) for k in group)]).encode())
+    key = key.hexdigest()
 
     def make(out: Path) -> layers.Layer:
         entries = [e for k in group for e in imagefs.dist_entries(folders[k], prefix)]
@@ -192,45 +196,7 @@ def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> l
     return layer
 
 
-def _groups(repo: str, folders: dict[str, Path]) -> tuple[list[list[str]], set[str]]:
-    """Keep the previous build's groups that are intact; new packages go in new groups."""
-    plan_file = cache_dir() / "plans" / (hashlib.sha256(repo.encode()).hexdigest()[:16] + ".json")
-    previous: list[list[str]] = json.loads(plan_file.read_text()) if plan_file.exists() else []
-    remaining = set(folders)
-    groups = []
-    for group in previous:
-        if all(k in remaining for k in group):
-            groups.append(group)
-            remaining -= set(group)
-    groups += _pack(sorted(remaining), folders)
-    if len(groups) > MAX_GROUPS:
-        groups = _pack(sorted(folders), folders)
-    plan_file.parent.mkdir(exist_ok=True)
-    plan_file.write_text(json.dumps(groups))
-    return groups, {k for g in previous for k in g}
-
-
-def _pack(keys: list[str], folders: dict[str, Path]) -> list[list[str]]:
-    groups: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for key in keys:
-        s = sum(p.stat().st_size for p in folders[key].rglob("*") if p.is_file())
-        if s >= GROUP_BYTES:
-            groups.append([key])
-            continue
-        if size + s > GROUP_BYTES and current:
-            groups.append(current)
-            current, size = [], 0
-        current.append(key)
-        size += s
-    if current:
-        groups.append(current)
-    return groups
-
-
-def _load(plan: Any, images: list[layers.ImageSpec], work: Path) -> None:
-    have = engine.known_chain_ids()
+def _load(plan: Any, images: list[layers.ImageSpec], work: Path, have: set[str]) -> None:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         archive = Path(tmp) / "image.tar"
         try:
@@ -244,6 +210,15 @@ def _load(plan: Any, images: list[layers.ImageSpec], work: Path) -> None:
         engine.load_archive(archive)
 
 
+def _broken(module: str, error: str) -> bool:
+    """A failure that means the image is broken, not an optional dependency left out."""
+    if "shared object" in error or "ELF" in error:
+        return True
+    if f"No module named '{module}'" in error:
+        return True  # the distribution's own module is not there
+    return "ImportError" in error and "No module named" not in error
+
+
 def smoke_test(reference: str, modules: list[str]) -> None:
     """Import new distributions' top-level modules in the image; fail with the fix."""
     if not modules:
@@ -253,11 +228,7 @@ def smoke_test(reference: str, modules: list[str]) -> None:
         failed = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
         raise BuildError(f"the smoke test could not run in {reference}: {out[-300:]}") from exc
-    hard = {
-        m: e
-        for m, e in failed.items()
-        if "shared object" in e or "ELF" in e or ("ImportError" in e and "No module named" not in e)
-    }
+    hard = {m: e for m, e in failed.items() if _broken(m, e)}
     if hard:
         name, err = next(iter(hard.items()))
         lib = next((lib for lib in LIBRARY_PACKAGES if lib.split(".so")[0] in err), None)

@@ -18,12 +18,13 @@ from typing import Any
 from . import engine, imagefs, installer, labels, project
 from .config import ContainerizeConfig
 from .errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
+from .layerorder import layer_order
 from .lock import lock_path as lock_path_for
 from .models import BuildResult, EnvironmentSpec
 from .paths import cache_dir
 from .progress import Reporter
 
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"
 
 
 def capture_for(python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:
@@ -103,6 +104,7 @@ def freeze(
     new = locks.make_lock(spec, lock, imports, platform=platform, notebook_dir=nb_path.parent)
     path = lock_path_for(nb_path)
     old = locks.read_lock(path) if path.exists() else None
+    new["layers"] = layer_order(old, new)
     if check:
         from .errors import LockDriftError
 
@@ -329,9 +331,21 @@ class _Plan:
         out.update(self.cfg.extra_labels)
         return out
 
-    def created(self) -> str:
+    def created_epoch(self) -> int:
+        """SOURCE_DATE_EPOCH, else the lock's commit time when it is committed as it is,
+        else the lock file's time: never the time of the build."""
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        seconds = int(epoch) if epoch else int(self.lock_file.stat().st_mtime)
+        if epoch:
+            return int(epoch)
+        name = self.lock_file.name
+        if not _git(self.root, "status", "--porcelain", "--", name):
+            committed = _git(self.root, "log", "-1", "--format=%ct", "--", name)
+            if committed.isdigit():
+                return int(committed)
+        return int(self.lock_file.stat().st_mtime)
+
+    def created(self) -> str:
+        seconds = self.created_epoch()
         return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -354,7 +368,7 @@ def _local_sources(root: Path, lockdata: dict) -> dict[str, str]:
 
 
 def _lock_identity(lockdata: dict) -> dict:
-    keep = ("python", "platform", "packages", "mode")
+    keep = ("python", "platform", "packages", "mode", "layers")
     return {k: lockdata.get(k) for k in keep}
 
 

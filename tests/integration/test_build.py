@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,8 @@ def test_rebuilds_reuse_the_image_and_an_edit_changes_only_the_last_layer(
     again = api.build(nb, python=str(EXAMPLE_PYTHON))
     assert again.cached and again.reference == first.reference
     doc = json.loads(nb.read_text())
-    doc["cells"][0]["source"] = "# Edited title\n" + "".join(doc["cells"][0]["source"])
+    edit = f"# Edited title {uuid.uuid4().hex}\n"  # an edit no earlier run has built
+    doc["cells"][0]["source"] = edit + "".join(doc["cells"][0]["source"])
     nb.write_text(json.dumps(doc))
     edited = api.build(nb, python=str(EXAMPLE_PYTHON))
     assert edited.reference != first.reference and not edited.cached
