@@ -127,6 +127,14 @@ function JobResult(props: { job: IJob }): JSX.Element | null {
   if (props.job.kind === 'build') {
     return <p data-field="reference">Image: {String(result.reference)}</p>;
   }
+  if (props.job.kind === 'push' || props.job.kind === 'pull') {
+    return (
+      <p data-field="pinned">
+        {props.job.kind === 'push' ? 'Pushed' : 'Pulled'}:{' '}
+        <code>{String(result.pinned ?? result.reference)}</code>
+      </p>
+    );
+  }
   if (props.job.kind === 'serve') {
     return <p data-field="url">Serving at {String(result.url)}</p>;
   }

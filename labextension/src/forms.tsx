@@ -12,6 +12,9 @@ export type Submit = (options: Record<string, unknown>) => void;
 export function BuildForm(props: {
   disabled: string | null;
   onBuild: Submit;
+  lastImage: string | null;
+  pushDisabled: string | null;
+  onPush: Submit;
 }): JSX.Element {
   const [lock, setLock] = React.useState('full');
   const [noCache, setNoCache] = React.useState(false);
@@ -46,7 +49,24 @@ export function BuildForm(props: {
         >
           Build
         </Button>
+        <Button
+          onClick={() => props.onPush({ image: props.lastImage })}
+          disabled={!!props.pushDisabled || !props.lastImage}
+          title={
+            props.pushDisabled ??
+            (props.lastImage
+              ? `Push ${props.lastImage} to the team registry`
+              : 'Build an image first, then push it')
+          }
+        >
+          Push
+        </Button>
       </div>
+      {props.lastImage && (
+        <p className="jp-Containerize-muted" data-field="last-image">
+          Last built: {props.lastImage}
+        </p>
+      )}
     </Section>
   );
 }

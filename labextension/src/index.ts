@@ -1,6 +1,6 @@
 /**
- * jupyter-containerize for JupyterLab: a Containerize button in every notebook's toolbar and
- * palette commands that open the side panel for that notebook.
+ * jupyter-containerize for JupyterLab: a Containerize button in every notebook's toolbar,
+ * palette commands that open the side panel for that notebook, and the Team images tab.
  */
 import {
   ILabShell,
@@ -12,6 +12,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ToolbarButton, buildIcon } from '@jupyterlab/ui-components';
 
 import { ContainerizePanel, notifyError, saveIfDirty } from './panel';
+import { KernelTarget } from './teamimages';
 import { CommandIDs, JobKind } from './tokens';
 
 const PLUGIN_ID = 'jupyter-containerize:plugin';
@@ -24,7 +25,15 @@ function activate(
   palette: ICommandPalette | null,
   labShell: ILabShell | null
 ): void {
-  const panel = new ContainerizePanel();
+  const openKernel = async (name: string, target: KernelTarget): Promise<void> => {
+    await app.serviceManager.kernelspecs.refreshSpecs();
+    if (target === 'console') {
+      await app.commands.execute('console:create', { kernelPreference: { name } });
+    } else {
+      await app.commands.execute('notebook:create-new', { kernelName: name });
+    }
+  };
+  const panel = new ContainerizePanel(openKernel);
   app.shell.add(panel, 'right', { rank: 650 });
 
   const open = async (notebook: NotebookPanel): Promise<void> => {
@@ -34,6 +43,7 @@ function activate(
       notifyError(error);
     }
     panel.notebook = notebook;
+    panel.tab = 'notebook';
     app.shell.activateById(panel.id);
   };
 
@@ -78,7 +88,16 @@ function activate(
       }
     });
   }
-  for (const command of [CommandIDs.open, ...verbs.map(v => v[0])]) {
+  app.commands.addCommand(CommandIDs.teamImages, {
+    label: 'Containerize: Team Images',
+    caption: 'Search, pull and open kernels in the images of the team registry',
+    icon: buildIcon,
+    execute: () => {
+      panel.tab = 'team';
+      app.shell.activateById(panel.id);
+    }
+  });
+  for (const command of [CommandIDs.open, CommandIDs.teamImages, ...verbs.map(v => v[0])]) {
     palette?.addItem({ command, category: 'Containerize' });
   }
   labShell?.currentChanged.connect(() => {

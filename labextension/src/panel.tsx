@@ -1,6 +1,7 @@
 /**
- * The Containerize side panel for one notebook: environment, Build, Run, Serve, live job logs,
- * the job history and the notebook's deployments. Everything goes through requestAPI.
+ * The Containerize side panel. Its Notebook tab: environment, Build (and Push), Run, Serve, live
+ * job logs, the job history and the notebook's deployments; its Team images tab: teamimages.tsx.
+ * Everything goes through requestAPI.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
@@ -25,8 +26,20 @@ import {
   IServerInfo,
   JobKind
 } from './tokens';
+import { OpenKernel, TeamImages } from './teamimages';
 import { useEnvironment } from './useenv';
 import { useJobs } from './usejobs';
+
+/** The verbs that read the notebook's live kernel (push and pull act on an image). */
+const NEEDS_KERNEL: JobKind[] = ['build', 'run', 'serve'];
+
+/** The last image this notebook's builds made (newest first in the history). */
+function lastBuilt(jobs: IJob[]): string | null {
+  const build = jobs.find(
+    j => j.kind === 'build' && j.status === 'succeeded' && j.result?.reference
+  );
+  return build ? String(build.result?.reference) : null;
+}
 
 /** Show an API error as a notification, the hint included. */
 export function notifyError(error: unknown): void {
@@ -51,7 +64,7 @@ async function startJob(
   options: Record<string, unknown>
 ): Promise<IJob | null> {
   await saveIfDirty(panel);
-  const kernel = panel.sessionContext.session?.kernel;
+  const kernel = NEEDS_KERNEL.includes(kind) ? panel.sessionContext.session?.kernel : null;
   const body = {
     kind,
     notebook: panel.context.path,
@@ -119,6 +132,12 @@ function ContainerizeView(props: {
       : info && !info.available?.serve
         ? 'Serving is not available in this version'
         : null;
+  const pushOff =
+    info && !info.allow_push
+      ? 'Pushing is switched off on this server'
+      : info && !info.available?.push
+        ? 'Pushing is not available in this version'
+        : null;
   const dir = PathExt.dirname(path);
   const stem = PathExt.basename(path, '.ipynb').replace(/[^A-Za-z0-9_.-]/g, '-');
   const mine = jobs.deployments.filter((d: IDeployment) => d.path === path);
@@ -129,7 +148,13 @@ function ContainerizeView(props: {
     <div className="jp-Containerize-body" data-notebook={path}>
       <h2>{PathExt.basename(path)}</h2>
       <EnvironmentSummary env={env} error={envError} loading={loading} onRefresh={loadEnv} />
-      <BuildForm disabled={buildOff} onBuild={o => void start('build', o)} />
+      <BuildForm
+        disabled={buildOff}
+        onBuild={o => void start('build', o)}
+        lastImage={lastBuilt(jobs.jobs)}
+        pushDisabled={pushOff}
+        onPush={o => void start('push', o)}
+      />
       <RunForm
         parameters={parameters}
         disabled={buildOff}
@@ -169,9 +194,36 @@ async function send(name: string, body: string): Promise<string> {
   }
 }
 
+export type PanelTab = 'notebook' | 'team';
+
+function PanelTabs(props: {
+  current: PanelTab;
+  onSelect: (tab: PanelTab) => void;
+}): JSX.Element {
+  const tabs: [PanelTab, string][] = [
+    ['notebook', 'Notebook'],
+    ['team', 'Team images']
+  ];
+  return (
+    <div className="jp-Containerize-tabs" role="tablist">
+      {tabs.map(([tab, label]) => (
+        <button
+          key={tab}
+          role="tab"
+          aria-selected={tab === props.current}
+          className={`jp-Containerize-tab${tab === props.current ? ' jp-mod-current' : ''}`}
+          onClick={() => props.onSelect(tab)}
+        >
+          {label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
 /** The side panel; it follows the notebook whose Containerize button was pressed last. */
 export class ContainerizePanel extends ReactWidget {
-  constructor() {
+  constructor(private readonly _openKernel: OpenKernel) {
     super();
     this.id = 'jp-containerize-panel';
     this.addClass('jp-Containerize');
@@ -201,22 +253,40 @@ export class ContainerizePanel extends ReactWidget {
     this._requests.emit(kind);
   }
 
+  /** Which tab shows: the notebook's verbs or the team's images. */
+  get tab(): PanelTab {
+    return this._tab;
+  }
+
+  set tab(tab: PanelTab) {
+    this._tab = tab;
+    this.update();
+  }
+
   render(): JSX.Element {
     return (
-      <UseSignal signal={this._changed} initialArgs={this._notebook}>
-        {(_, panel) =>
-          panel ? (
-            <ContainerizeView key={panel.id} panel={panel} requests={this._requests} />
-          ) : (
-            <p className="jp-Containerize-muted">
-              Open a notebook and press its Containerize button.
-            </p>
-          )
-        }
-      </UseSignal>
+      <>
+        <PanelTabs current={this._tab} onSelect={tab => (this.tab = tab)} />
+        {this._tab === 'team' ? (
+          <TeamImages openKernel={this._openKernel} onError={notifyError} />
+        ) : (
+          <UseSignal signal={this._changed} initialArgs={this._notebook}>
+            {(_, panel) =>
+              panel ? (
+                <ContainerizeView key={panel.id} panel={panel} requests={this._requests} />
+              ) : (
+                <p className="jp-Containerize-muted">
+                  Open a notebook and press its Containerize button.
+                </p>
+              )
+            }
+          </UseSignal>
+        )}
+      </>
     );
   }
 
+  private _tab: PanelTab = 'notebook';
   private _notebook: NotebookPanel | null = null;
   private _changed = new Signal<this, NotebookPanel | null>(this);
   private _requests = new Signal<ContainerizePanel, JobKind>(this);

@@ -2,7 +2,7 @@
  * Types of what the server's /containerize/api routes send (core/models.py on the Python side).
  */
 
-export type JobKind = 'build' | 'run' | 'serve' | 'push';
+export type JobKind = 'build' | 'run' | 'serve' | 'push' | 'pull';
 export type JobStatus =
   | 'pending'
   | 'running'
@@ -75,7 +75,39 @@ export interface IServerInfo {
   allow_build: boolean;
   allow_push: boolean;
   allow_serve: boolean;
-  available: Record<JobKind, boolean>;
+  registry?: string;
+  available: Partial<Record<JobKind | 'images' | 'kernels', boolean>>;
+}
+
+/** One image of the team catalog (GET images; core/catalog.py describe()). */
+export interface ITeamImage {
+  reference: string;
+  pinned: string;
+  repository: string;
+  tag: string;
+  digest: string;
+  author: string;
+  notebook: string;
+  python: string;
+  packages: string[];
+  model: Record<string, string>;
+  created: string;
+  size: number;
+}
+
+export interface ICatalog {
+  registry: string;
+  query: string;
+  total: number;
+  images: ITeamImage[];
+}
+
+/** A kernelspec whose kernel runs in an image (GET/POST kernels). */
+export interface IImageKernel {
+  name: string;
+  image: string;
+  display_name: string;
+  resource_dir: string;
 }
 
 /** One server-sent event of a job: a log line, the job's state, or the end. */
@@ -96,4 +128,5 @@ export namespace CommandIDs {
   export const build = 'containerize:build';
   export const run = 'containerize:run';
   export const serve = 'containerize:serve';
+  export const teamImages = 'containerize:team-images';
 }

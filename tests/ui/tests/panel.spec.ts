@@ -43,7 +43,10 @@ test.describe('Containerize panel', () => {
     await helper.openExample(tmpPath);
     await page.keyboard.press('Control+Shift+C');
     await page.locator('.lm-CommandPalette-input').fill('Containerize');
-    await expect(page.locator('.lm-CommandPalette-item')).toHaveCount(4);
+    await expect(page.locator('.lm-CommandPalette-item')).toHaveCount(5);
+    await expect(
+      page.locator('.lm-CommandPalette-item', { hasText: 'Team Images' })
+    ).toHaveCount(1);
     await page.locator('.lm-CommandPalette-item', { hasText: 'Open Panel' }).click();
     await expect(helper.panel).toBeVisible();
     await expect(helper.field('python')).toContainText(/^3\./, { timeout: 60000 });

@@ -69,6 +69,7 @@ test.describe.serial('Team images', () => {
     pinned = ((await helper.field('pinned').locator('code').textContent()) ?? '').trim();
     expect(pinned).toMatch(/@sha256:[0-9a-f]{64}$/);
     lap('pushed');
+    await helper.field('pinned').scrollIntoViewIfNeeded();
     await helper.shot('team-01-push');
 
     await helper.panel.getByRole('tab', { name: 'Team images' }).click();
@@ -93,9 +94,16 @@ test.describe.serial('Team images', () => {
     await item.getByRole('button', { name: 'Open a kernel' }).click();
     const console_ = page.locator('.jp-CodeConsole').last();
     await expect(console_).toBeVisible({ timeout: 120000 });
+    // the kernel runs in a container of the image: wait until it is up before typing
+    await expect(page.locator('#jp-main-statusbar')).toContainText(
+      new RegExp(`in ${REGISTRY.replace(/\./g, '\\.')}/\\S*${STEM}\\S* \\| Idle`),
+      { timeout: 180000 }
+    );
+    lap('kernel started');
     const prompt = console_.locator('.jp-CodeConsole-promptCell .cm-content');
     await prompt.click();
     await page.keyboard.type('import sys; print(sys.prefix)');
+    await expect(prompt).toContainText('print(sys.prefix)');
     await page.keyboard.press('Shift+Enter');
     const output = console_.locator('.jp-CodeConsole-content .jp-OutputArea-output');
     await expect(output.last()).toContainText('/opt/env', { timeout: 180000 });
