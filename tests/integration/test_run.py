@@ -28,21 +28,7 @@ pytestmark = pytest.mark.engine
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TEST_RUN = uuid.uuid4().hex[:12]
 TEST_LABELS = {labels.TEST_RUN: TEST_RUN}
-CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-KERNEL = {"argv": ["/opt/env/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-          "display_name": "Python 3", "language": "python"}
-DOCKERFILE = """FROM {base}
-USER root
-COPY ca.crt /opt/containerize/ca.crt
-ENV PIP_CERT=/opt/containerize/ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python3 -m venv /opt/env && /opt/env/bin/pip install -q ipykernel numpy \\
- && python3 -m venv /opt/containerize/tool && /opt/containerize/tool/bin/pip install -q papermill
-COPY kernel.json /opt/containerize/tool/share/jupyter/kernels/python3/kernel.json
-ENV JUPYTER_PATH=/opt/containerize/tool/share/jupyter HOME=/home/jovyan
-RUN mkdir -p /home/jovyan/work && chown -R 1000:1000 /home/jovyan
-WORKDIR /home/jovyan/work
-USER 1000:1000
-"""
+EXAMPLE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-example" / "bin" / "python"
 
 
 def _engine_or_skip() -> object:
@@ -57,7 +43,10 @@ def _engine_or_skip() -> object:
         pytest.skip(f"no Docker engine answers: {exc.one_line()}")
 
 
-def _context(files: dict[str, bytes]) -> io.BytesIO:
+def _build(tag: str, files: dict[str, bytes]) -> str:
+    """A small derived image through the classic builder (for the no-kernel case)."""
+    from jupyter_containerize.core import engine
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in files.items():
@@ -65,14 +54,8 @@ def _context(files: dict[str, bytes]) -> io.BytesIO:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
-    return buffer
-
-
-def _build(tag: str, files: dict[str, bytes]) -> str:
-    from jupyter_containerize.core import engine
-
     image = engine.classic_build(
-        _context(files), tag, {labels.MANAGED: "true", **TEST_LABELS}, False, lambda _: None
+        buffer, tag, {labels.MANAGED: "true", **TEST_LABELS}, False, lambda _: None
     )
     return str(image.id)
 
@@ -87,23 +70,17 @@ def engine_client() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def image(engine_client: object) -> str:
-    bases = engine_client.images.list("jupyter-containerize/base")  # type: ignore[attr-defined]
-    tags = sorted(t for b in bases for t in b.tags if "-py3.11" in t)
-    if not tags:
-        reason = "no jupyter-containerize/base:*-py3.11* image: run `base --bootstrap` first"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    tag = f"jupyter-containerize/test-run:{TEST_RUN}"
+def image(engine_client: object, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The image our own build makes from the example's kernel environment (numpy, papermill
+    in its tool environment): run copies each test notebook in at its labelled path."""
+    from jupyter_containerize.core import api
+
+    folder = tmp_path_factory.mktemp("run-image")
+    shutil.copy(NOTEBOOKS / "params.ipynb", folder / "fixture.ipynb")
     started = time.monotonic()
-    _build(tag, {
-        "Dockerfile": DOCKERFILE.format(base=tags[0]).encode(),
-        "ca.crt": CA_BUNDLE.read_bytes(),
-        "kernel.json": json.dumps(KERNEL).encode(),
-    })
+    ref = api.build(folder / "fixture.ipynb", python=str(EXAMPLE_PYTHON)).reference
     print(f"fixture image built in {time.monotonic() - started:.1f} s")
-    return tag
+    return ref
 
 
 @pytest.fixture
@@ -286,3 +263,42 @@ def test_container_start_overhead(image: str, store: JobStore, tmp_path: Path) -
     print(f"run of a 3-cell notebook, end to end: {elapsed:.2f} s "
           f"(recorded duration {record.duration} s)")
     assert record.status == "succeeded"
+
+
+def test_gpus_on_an_engine_without_a_gpu_runtime_is_a_clear_error(
+        image: str, store: JobStore, tmp_path: Path) -> None:
+    with pytest.raises(RunError) as err:
+        _run("params.ipynb", image, store, tmp_path, gpus="all")
+    assert "--gpus" in err.value.one_line() and "GPU" in err.value.one_line()
+    left = containers.remove_labelled(TEST_LABELS)
+    assert left == 0, "the container of a run that could not start is removed"
+
+
+def test_ctrl_c_stops_and_removes_the_container(image: str, tmp_path: Path) -> None:
+    """`jupyter containerize run` interrupted with Ctrl-C (SIGINT): cancelled, cleaned up."""
+    import signal
+    import subprocess
+    import sys
+
+    src = tmp_path / "project" / "sleeps.ipynb"
+    src.parent.mkdir()
+    shutil.copy(NOTEBOOKS / "sleeps.ipynb", src)
+    env = {**os.environ, "JUPYTER_CONTAINERIZE_DATA_DIR": str(tmp_path / "data"),
+           "JUPYTER_CONTAINERIZE_LABELS": f"{labels.TEST_RUN}={TEST_RUN}"}
+    exe = Path(sys.executable).with_name("jupyter-containerize")
+    proc = subprocess.Popen([str(exe), "run", str(src), "--image", image, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    from jupyter_containerize.core import engine
+
+    flt = {"label": f"{labels.TEST_RUN}={TEST_RUN}", "status": "running"}
+    for _ in range(120):
+        if engine.client().containers.list(filters=flt):
+            break
+        time.sleep(0.25)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert json.loads(out)["status"] == "cancelled", err
+    assert not engine.client().containers.list(all=True, filters={
+        "label": f"{labels.TEST_RUN}={TEST_RUN}"}), "the run's container is removed"
