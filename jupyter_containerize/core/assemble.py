@@ -93,14 +93,15 @@ def _layers_path(
             minor,
             plan.platform,
             compile_py,
-            no_cache=plan.no_cache,
+            glibc=plan.base.glibc, no_cache=plan.no_cache,
             log=rep.log,
         )
         tool_reqs = {
             installer.dist_key(p.split("==")[0], p.split("==")[1], p): p for p in plan.tool_pins
         }
         tool = installer.ensure(
-            tool_reqs, minor, plan.platform, compile_py, no_cache=plan.no_cache, log=rep.log
+            tool_reqs, minor, plan.platform, compile_py, glibc=plan.base.glibc,
+            no_cache=plan.no_cache, log=rep.log,
         )
     with rep.phase("layers"):
         from .layerorder import layer_order

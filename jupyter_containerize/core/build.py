@@ -24,7 +24,7 @@ from .models import BuildResult, EnvironmentSpec
 from .paths import cache_dir
 from .progress import Reporter
 
-RENDERER_VERSION = "4"
+RENDERER_VERSION = "5"
 
 
 def capture_for(python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:

@@ -21,7 +21,23 @@ from .errors import InstallError
 from .models import normalize
 from .paths import cache_dir
 
-PLATFORM_TAGS = {"linux/amd64": "x86_64-manylinux_2_28", "linux/arm64": "aarch64-manylinux_2_28"}
+_ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
+NEWEST_MANYLINUX = (2, 40)  # the newest glibc tag the installer knows
+
+
+def platform_tag(platform: str, glibc: str | None = None) -> str:
+    """uv's --python-platform for an image platform whose C library is ``glibc`` (the
+    base image's): the newest manylinux wheels it can run, never an older, fatter fallback."""
+    arch = _ARCH.get(platform)
+    if arch is None:
+        known = ", ".join(sorted(_ARCH))
+        raise InstallError(f"platform {platform} is not supported", hint=f"use {known}")
+    try:
+        major, minor = (int(x) for x in (glibc or "2.28").split(".")[:2])
+    except ValueError:
+        major, minor = 2, 28
+    major, minor = min((major, minor), NEWEST_MANYLINUX)
+    return f"{arch}-manylinux_{major}_{minor}"
 
 _COMPILE = """
 import compileall, sys, py_compile
@@ -47,8 +63,8 @@ def dist_key(name: str, version: str, requirement: str) -> str:
     return base + "-" + hashlib.sha256(requirement.encode()).hexdigest()[:12]
 
 
-def store(python_minor: str, platform: str) -> Path:
-    tag = PLATFORM_TAGS.get(platform, platform.replace("/", "-"))
+def store(python_minor: str, platform: str, glibc: str | None = None) -> Path:
+    tag = platform_tag(platform, glibc)
     path = cache_dir() / "dists" / f"py{python_minor}-{tag}"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -71,16 +87,18 @@ def ensure(
     platform: str,
     compile_python: str | None,
     *,
+    glibc: str | None = None,
     no_cache: bool = False,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Path]:
     """Make sure every ``key -> requirement line`` is installed in the store; return folders."""
-    root = store(python_minor, platform)
+    root = store(python_minor, platform, glibc)
     missing = {k: r for k, r in requirements.items() if no_cache or not (root / k).is_dir()}
     if missing:
         log(f"installing {len(missing)} distributions for {platform}, Python {python_minor}")
         with tempfile.TemporaryDirectory(dir=root) as tmp:
-            _uv_install(list(missing.values()), Path(tmp) / "t", python_minor, platform, no_cache)
+            _uv_install(list(missing.values()), Path(tmp) / "t", python_minor,
+                        platform_tag(platform, glibc), no_cache, platform)
             split = _split(Path(tmp) / "t", Path(tmp) / "split", python_minor)
             by_name = {normalize(k.rsplit("-", 1)[0]): k for k in missing}
             keys = {}
@@ -108,14 +126,8 @@ def _match_key(name: str, missing: dict[str, str], by_name: dict[str, str]) -> s
 
 
 def _uv_install(
-    reqs: list[str], target: Path, python_minor: str, platform: str, no_cache: bool
+    reqs: list[str], target: Path, python_minor: str, tag: str, no_cache: bool, platform: str
 ) -> None:
-    tag = PLATFORM_TAGS.get(platform)
-    if tag is None:
-        raise InstallError(
-            f"platform {platform} is not supported",
-            hint="use --platform linux/amd64 or linux/arm64",
-        )
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(reqs) + "\n")
     cmd = [
@@ -210,7 +222,7 @@ def compile_python_for(python_minor: str, preferred: str | None) -> str | None:
 
 def resolve(requirements: list[str], python_minor: str, platform: str) -> list[str]:
     """Resolve requirements to exact pins for the image (uv pip compile)."""
-    tag = PLATFORM_TAGS.get(platform, "x86_64-manylinux_2_28")
+    tag = platform_tag(platform)
     with tempfile.NamedTemporaryFile("w", suffix=".in", delete=False) as fh:
         fh.write("\n".join(requirements) + "\n")
     cmd = [

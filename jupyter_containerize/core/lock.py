@@ -27,12 +27,6 @@ from .models import Distribution, EnvironmentSpec, normalize
 LOCK_VERSION = 1
 CAPTURE_SCRIPT = Path(__file__).with_name("capture.py")
 _PINNED_SOURCES = ("index", "conda", "unknown")
-# uv's --python-platform for each image platform we build.
-PLATFORM_TAGS = {
-    "linux/amd64": "x86_64-manylinux_2_28",
-    "linux/arm64": "aarch64-manylinux_2_28",
-    "linux/arm64/v8": "aarch64-manylinux_2_28",
-}
 _MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # Modules of older Pythons' standard library that newer ones no longer list.
 _OLD_STDLIB = {
@@ -394,11 +388,9 @@ def _uv(args: list[str], timeout: float = 300.0) -> subprocess.CompletedProcess[
 
 
 def _platform_tag(platform: str) -> str:
-    try:
-        return PLATFORM_TAGS[platform]
-    except KeyError:
-        known = ", ".join(sorted(PLATFORM_TAGS))
-        raise InstallError(f"platform {platform} is not supported", hint=f"use {known}") from None
+    from .installer import platform_tag
+
+    return platform_tag(platform)
 
 
 def _pins(lock: dict[str, Any]) -> dict[str, str]:
