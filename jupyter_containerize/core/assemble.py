@@ -198,14 +198,15 @@ def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> l
 
 
 def _load(plan: Any, images: list[layers.ImageSpec], work: Path, have: set[str]) -> None:
+    """Stream the archive into the engine, layers it holds as placeholders; where that is
+    refused (an engine that wants every byte), send a full archive."""
+    try:
+        engine.load_archive(layers.stream_archive(images, have))
+        return
+    except (LookupError, BuildError) as exc:
+        plan.rep.log(f"loading with placeholders failed ({exc}); sending every layer")
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         archive = Path(tmp) / "image.tar"
-        try:
-            layers.write_archive(archive, images, have)
-            engine.load_archive(archive)
-            return
-        except (LookupError, BuildError) as exc:
-            plan.rep.log(f"loading with placeholders failed ({exc}); sending every layer")
         base_files = engine.save_layers(plan.base.reference, Path(tmp) / "base")
         layers.write_archive(archive, images, set(), base_files)
         engine.load_archive(archive)

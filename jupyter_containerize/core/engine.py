@@ -110,19 +110,25 @@ def known_chain_ids() -> set[str]:
     return known
 
 
-def load_archive(path: Path) -> list[str]:
-    """Load a docker-archive tar; returns the loaded image references."""
+def load_archive(source: Path | Iterator[bytes]) -> list[str]:
+    """Load a docker-archive (a file, or a stream of its bytes); returns the references."""
+    if isinstance(source, Path):
+        with open(source, "rb") as fh:
+            return _load(fh)
+    return _load(source)
+
+
+def _load(data: Any) -> list[str]:
     loaded: list[str] = []
-    with open(path, "rb") as fh:
-        try:
-            for chunk in client().api.load_image(fh):
-                if "error" in chunk:
-                    raise BuildError(f"the engine refused the image: {chunk['error']}")
-                stream = chunk.get("stream", "")
-                if "Loaded image" in stream:
-                    loaded.append(stream.split(":", 1)[1].strip())
-        except docker.errors.APIError as exc:
-            raise BuildError(f"the engine refused the image: {exc.explanation}") from exc
+    try:
+        for chunk in client().api.load_image(data):
+            if "error" in chunk:
+                raise BuildError(f"the engine refused the image: {chunk['error']}")
+            stream = chunk.get("stream", "")
+            if "Loaded image" in stream:
+                loaded.append(stream.split(":", 1)[1].strip())
+    except docker.errors.APIError as exc:
+        raise BuildError(f"the engine refused the image: {exc.explanation}") from exc
     return loaded
 
 

@@ -14,7 +14,8 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -212,37 +213,68 @@ def write_archive(
     Layers whose chain ID is in ``have`` go as empty placeholders: the engine reuses its own
     copy without reading them. Without ``have`` every layer's bytes must be available.
     """
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        _archive(tar, images, have, base_layer_files)
+
+
+def stream_archive(
+    images: list[ImageSpec], have: set[str], base_layer_files: list[Path] | None = None
+) -> Iterator[bytes]:
+    """The same archive as :func:`write_archive`, produced while the engine reads it: no
+    copy of the layers is written to disk first."""
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb", buffering=1 << 20) as fh:
+                with tarfile.open(fileobj=fh, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                    _archive(tar, images, have, base_layer_files)
+        except BaseException as exc:  # handed to the reading side
+            failure.append(exc)
+
+    writer = threading.Thread(target=produce, daemon=True)
+    writer.start()
+    with os.fdopen(read_fd, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            yield chunk
+    writer.join()
+    if failure:
+        raise failure[0]
+
+
+def _archive(tar: tarfile.TarFile, images: list[ImageSpec], have: set[str],
+             base_layer_files: list[Path] | None) -> None:
     from .engine import chain_ids
 
     manifest = []
     written: set[str] = set()
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for img in images:
-            cfg = config_bytes(img.config)
-            cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
-            _add_bytes(tar, cfg_name, cfg)
-            diffs = img.config["rootfs"]["diff_ids"]
-            n_base = len(diffs) - len(img.layers)
-            chains = chain_ids(diffs)
-            names = []
-            for i, (diff, chain) in enumerate(zip(diffs, chains)):
-                name = f"{chain.split(':')[1]}/layer.tar"
-                names.append(name)
-                if name in written:
-                    continue
-                written.add(name)
-                if chain in have:
-                    _add_bytes(tar, name, b"")
-                elif i < n_base:
-                    if base_layer_files is None:
-                        raise LookupError(f"base layer {diff} is not in the engine")
-                    tar.add(base_layer_files[i], arcname=name)
-                else:
-                    layer = img.layers[i - n_base]
-                    assert layer.path is not None
-                    tar.add(layer.path, arcname=name)
-            manifest.append({"Config": cfg_name, "RepoTags": [img.tag], "Layers": names})
-        _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+    for img in images:
+        cfg = config_bytes(img.config)
+        cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+        _add_bytes(tar, cfg_name, cfg)
+        diffs = img.config["rootfs"]["diff_ids"]
+        n_base = len(diffs) - len(img.layers)
+        chains = chain_ids(diffs)
+        names = []
+        for i, (diff, chain) in enumerate(zip(diffs, chains)):
+            name = f"{chain.split(':')[1]}/layer.tar"
+            names.append(name)
+            if name in written:
+                continue
+            written.add(name)
+            if chain in have:
+                _add_bytes(tar, name, b"")
+            elif i < n_base:
+                if base_layer_files is None:
+                    raise LookupError(f"base layer {diff} is not in the engine")
+                tar.add(base_layer_files[i], arcname=name)
+            else:
+                layer = img.layers[i - n_base]
+                assert layer.path is not None
+                tar.add(layer.path, arcname=name)
+        manifest.append({"Config": cfg_name, "RepoTags": [img.tag], "Layers": names})
+    _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
