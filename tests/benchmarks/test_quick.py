@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name != "common.py")
+BENCHMARKS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")
+                    if p.name not in ("common.py", "report.py"))
 
 pytestmark = pytest.mark.engine
 
