@@ -82,6 +82,30 @@ def _store_capture(exe: str, spec: EnvironmentSpec) -> None:
     tmp.replace(path)
 
 
+def next_lock(
+    notebook: Path,
+    spec: EnvironmentSpec,
+    *,
+    mode: str,
+    platform: str,
+    old: dict | None,
+    nb: Any = None,
+) -> dict[str, Any]:
+    """The lock ``spec`` gives the notebook now (layers ordered after ``old``); not written.
+
+    A live kernel's imports count; otherwise the notebook's (``nb``, read when not given)
+    import statements do.
+    """
+    from . import lock as locks
+    from .notebook import imports_from_notebook, load_notebook
+
+    nb = nb if nb is not None else load_notebook(notebook)
+    imports = spec.imported if spec.live_kernel and spec.imported else imports_from_notebook(nb)
+    new = locks.make_lock(spec, mode, imports, platform=platform, notebook_dir=notebook.parent)
+    new["layers"] = layer_order(old, new)
+    return new
+
+
 def freeze(
     notebook: str | Path,
     *,
@@ -95,16 +119,14 @@ def freeze(
 ) -> Path:
     """Capture and lock beside the notebook; rewrite the lock only when it changed."""
     from . import lock as locks
-    from .notebook import imports_from_notebook, load_notebook
+    from .notebook import load_notebook
 
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)
     spec = spec or capture_for(python, nb_path)
-    imports = spec.imported if spec.live_kernel and spec.imported else imports_from_notebook(nb)
-    new = locks.make_lock(spec, lock, imports, platform=platform, notebook_dir=nb_path.parent)
     path = lock_path_for(nb_path)
     old = locks.read_lock(path) if path.exists() else None
-    new["layers"] = layer_order(old, new)
+    new = next_lock(nb_path, spec, mode=lock, platform=platform, old=old, nb=nb)
     if check:
         from .errors import LockDriftError
 
@@ -415,4 +437,4 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return fn(), time.perf_counter() - t0
 
 
-__all__ = ["build", "freeze", "capture_for", "ContainerizeError"]
+__all__ = ["build", "freeze", "next_lock", "capture_for", "ContainerizeError"]

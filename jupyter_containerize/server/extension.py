@@ -117,6 +117,7 @@ def routes() -> list[tuple[str, Any]]:
     return [
         (rf"{API}/info", handlers.InfoHandler),
         (rf"{API}/env", handlers.EnvHandler),
+        (rf"{API}/drift", handlers.DriftHandler),
         (rf"{API}/jobs", handlers.JobsHandler),
         (rf"{API}/jobs/{JOB_ID}", handlers.JobHandler),
         (rf"{API}/jobs/{JOB_ID}/events", handlers.EventsHandler),

@@ -137,6 +137,30 @@ class EnvHandler(ContainerizeHandler):
         self.finish(json.dumps(spec.to_json()))
 
 
+class DriftHandler(ContainerizeHandler):
+    """Has the kernel's environment changed since the notebook's lock was written?"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        kernel_id = self.get_query_argument("kernel_id", "")
+        path = self.get_query_argument("notebook", "")
+        if not kernel_id or not path:
+            raise BadRequest(
+                "drift needs ?kernel_id= and ?notebook=",
+                "pass the id of the notebook's kernel and the notebook's path in the server",
+            )
+        notebook = self.extensionapp.notebook_path(path)  # type: ignore[attr-defined]
+        spec = await capture_in_kernel(
+            self.serverapp.kernel_manager,
+            kernel_id,
+            timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
+        )
+        from ..core.drift import drift
+
+        self.finish(json.dumps(await asyncio.to_thread(drift, notebook, spec)))
+
+
 class JobsHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
