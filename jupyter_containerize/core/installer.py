@@ -119,10 +119,10 @@ def ensure(
             _uv_install(list(missing.values()), Path(tmp) / "t", python_minor,
                         platform_tag(platform, glibc), no_cache, platform)
             split = _split(Path(tmp) / "t", Path(tmp) / "split", python_minor)
-            by_name = {normalize(k.rsplit("-", 1)[0]): k for k in missing}
+            by_name = {_requirement_name(line): k for k, line in missing.items()}
             keys = {}
             for name, folder in split.items():
-                key = _match_key(name, missing, by_name)
+                key = by_name.get(name, name)
                 keys[key] = folder
             site = f"lib/python{python_minor}/site-packages"
             if compile_python:
@@ -137,11 +137,11 @@ def ensure(
     return {k: root / k for k in requirements}
 
 
-def _match_key(name: str, missing: dict[str, str], by_name: dict[str, str]) -> str:
-    for key in missing:
-        if normalize(key).startswith(name + "-"):
-            return key
-    return by_name.get(name, name)
+def _requirement_name(line: str) -> str:
+    """The normalized distribution name of a requirement line or a wheel's path."""
+    if line.endswith(".whl"):
+        return normalize(Path(line).name.split("-", 1)[0])
+    return normalize(re.split(r"[=<>!~ @\[;]", line.strip(), maxsplit=1)[0])
 
 
 def _uv_install(
