@@ -17,7 +17,8 @@ def drift(notebook: str | Path, spec: EnvironmentSpec) -> dict[str, Any]:
 
     The new lock keeps the existing lock's mode and platform and is never written.
     Returns ``{"frozen": False}`` without a lock, else ``frozen``, ``drifted``,
-    ``changes`` (diff_locks lines) and ``lock`` (the lock file's name).
+    ``changes`` (diff_locks lines), ``lock`` (the lock file's name) and ``mode`` (the lock's
+    mode, which a rebuild keeps).
     """
     nb_path = Path(notebook).resolve()
     path = lock_path(nb_path)
@@ -27,4 +28,10 @@ def drift(notebook: str | Path, spec: EnvironmentSpec) -> dict[str, Any]:
     mode = old.get("mode") or "full"
     platform = old.get("platform") or DEFAULT_PLATFORM
     changes = diff_locks(old, next_lock(nb_path, spec, mode=mode, platform=platform, old=old))
-    return {"frozen": True, "drifted": bool(changes), "changes": changes, "lock": path.name}
+    return {
+        "frozen": True,
+        "drifted": bool(changes),
+        "changes": changes,
+        "lock": path.name,
+        "mode": mode,
+    }

@@ -41,12 +41,26 @@ def capture_code(marker: str) -> str:
     )
 
 
+_CAPTURING: dict[str, asyncio.Lock] = {}
+
+
 async def capture_in_kernel(
     kernel_manager: Any, kernel_id: str, timeout: float = 60.0
 ) -> EnvironmentSpec:
-    """The EnvironmentSpec of the live kernel ``kernel_id`` of this server."""
+    """The EnvironmentSpec of the live kernel ``kernel_id`` of this server.
+
+    Captures of one kernel take turns: two clients capturing at once (the panel reads the
+    environment and the drift together) lose one of the answers.
+    """
     if kernel_id not in kernel_manager:
         raise NotFoundError(f"no running kernel {kernel_id!r}", "start the notebook's kernel")
+    for gone in [k for k in _CAPTURING if k not in kernel_manager]:
+        del _CAPTURING[gone]
+    async with _CAPTURING.setdefault(kernel_id, asyncio.Lock()):
+        return await _capture(kernel_manager, kernel_id, timeout)
+
+
+async def _capture(kernel_manager: Any, kernel_id: str, timeout: float) -> EnvironmentSpec:
     client = kernel_manager.get_kernel(kernel_id).client()
     client.start_channels()
     try:

@@ -4,7 +4,7 @@
 import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IDeployment, IEnvironment, IJob } from './tokens';
+import { IDeployment, IDrift, IEnvironment, IJob } from './tokens';
 
 export function Section(props: {
   title: string;
@@ -62,6 +62,73 @@ export function EnvironmentSummary(props: {
         </Button>
       </div>
     </Section>
+  );
+}
+
+/** The lock against the live kernel: up to date, not frozen yet, or what changed. */
+export function DriftView(props: {
+  drift: IDrift | null;
+  error: string | null;
+  loading: boolean;
+  onRefresh: () => void;
+  onRebuild: () => void;
+  rebuildDisabled: string | null;
+}): JSX.Element {
+  const { drift, error, loading } = props;
+  return (
+    <Section title="Lock">
+      {loading && <p className="jp-Containerize-muted">Comparing the kernel with the lock…</p>}
+      {error && <p className="jp-Containerize-error">{error}</p>}
+      {drift && !drift.frozen && (
+        <p className="jp-Containerize-muted" data-field="drift">
+          This notebook is not frozen yet: Build writes its lock.
+        </p>
+      )}
+      {drift?.frozen && !drift.drifted && (
+        <p className="jp-Containerize-muted" data-field="drift">
+          The kernel matches {drift.lock}.
+        </p>
+      )}
+      {drift?.frozen && drift.drifted && (
+        <DriftWarning
+          drift={drift}
+          onRebuild={props.onRebuild}
+          disabled={props.rebuildDisabled}
+        />
+      )}
+      <div className="jp-Containerize-row">
+        <Button small minimal onClick={props.onRefresh} disabled={loading}>
+          Refresh
+        </Button>
+      </div>
+    </Section>
+  );
+}
+
+function DriftWarning(props: {
+  drift: IDrift;
+  onRebuild: () => void;
+  disabled: string | null;
+}): JSX.Element {
+  const changes = props.drift.changes ?? [];
+  return (
+    <div className="jp-Containerize-drift" role="alert" data-field="drift">
+      <p>The kernel's environment has changed since this notebook was frozen:</p>
+      <ul className="jp-Containerize-changes">
+        {changes.map(line => (
+          <li key={line}>{line}</li>
+        ))}
+      </ul>
+      <div className="jp-Containerize-row">
+        <Button
+          onClick={props.onRebuild}
+          disabled={!!props.disabled}
+          title={props.disabled ?? `Update ${props.drift.lock} and build the image again`}
+        >
+          Rebuild
+        </Button>
+      </div>
+    </div>
   );
 }
 

@@ -12,6 +12,7 @@ import * as React from 'react';
 
 import {
   DeploymentView,
+  DriftView,
   EnvironmentSummary,
   History,
   JobView
@@ -20,6 +21,7 @@ import { BuildForm, RunForm, ServeForm } from './forms';
 import { parametersSource, parseParameters } from './parameters';
 import { invokeDeployment, requestAPI } from './request';
 import {
+  FINAL_STATES,
   IDeployment,
   IErrorInfo,
   IJob,
@@ -27,6 +29,7 @@ import {
   JobKind
 } from './tokens';
 import { OpenKernel, TeamImages } from './teamimages';
+import { useDrift } from './usedrift';
 import { useEnvironment } from './useenv';
 import { useJobs } from './usejobs';
 
@@ -100,6 +103,14 @@ function ContainerizeView(props: {
   const { env, error: envError, loading, load: loadEnv } = useEnvironment(panel);
   const [info, setInfo] = React.useState<IServerInfo | null>(null);
   const jobs = useJobs(path);
+  const drift = useDrift(panel);
+  const finished = jobs.active && FINAL_STATES.includes(jobs.active.status);
+
+  React.useEffect(() => {
+    if (finished) {
+      void drift.load(); // a build may have rewritten the lock
+    }
+  }, [jobs.active?.id, finished]);
 
   React.useEffect(() => {
     requestAPI<IServerInfo>('info').then(setInfo, notifyError);
@@ -148,6 +159,12 @@ function ContainerizeView(props: {
     <div className="jp-Containerize-body" data-notebook={path}>
       <h2>{PathExt.basename(path)}</h2>
       <EnvironmentSummary env={env} error={envError} loading={loading} onRefresh={loadEnv} />
+      <DriftView
+        {...drift}
+        onRefresh={drift.load}
+        onRebuild={() => void start('build', { lock: drift.drift?.mode ?? 'full' })}
+        rebuildDisabled={buildOff}
+      />
       <BuildForm
         disabled={buildOff}
         onBuild={o => void start('build', o)}

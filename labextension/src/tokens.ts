@@ -58,6 +58,15 @@ export interface IEnvironment {
   warnings: string[];
 }
 
+/** GET drift: the notebook's lock against the lock its live kernel would give now. */
+export interface IDrift {
+  frozen: boolean;
+  drifted?: boolean;
+  changes?: string[];
+  lock?: string;
+  mode?: string;
+}
+
 export interface IDeployment {
   name: string;
   image: string;

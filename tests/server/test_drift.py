@@ -7,6 +7,7 @@ kernel sees its own site-packages only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -85,7 +86,13 @@ async def test_pip_install_after_freeze_is_drift(
     lock = api.freeze(jp_root_dir / drift_notebook, spec=spec)
     status, data = await api_call("GET", "drift", params=query)
     assert status == 200, data
-    assert data == {"frozen": True, "drifted": False, "changes": [], "lock": lock.name}
+    assert data == {
+        "frozen": True,
+        "drifted": False,
+        "changes": [],
+        "lock": lock.name,
+        "mode": "full",
+    }
 
     before = lock.read_bytes()
     await _execute(jp_serverapp, kernel_id, f"%pip install -q {PACKAGE}=={VERSION}")
@@ -111,3 +118,16 @@ async def test_drift_resolves_the_notebook_like_jobs(api_call: Any, notebook: st
         assert data["hint"]
     status, data = await api_call("GET", "drift", params={"kernel_id": "x", "notebook": notebook})
     assert status == 404 and "kernel" in data["message"]
+
+
+async def test_env_and_drift_at_once_both_answer(
+    jp_fetch: Any, api_call: Any, notebook: str
+) -> None:
+    """The panel asks both when it opens; captures of one kernel take turns."""
+    kernel_id = await _start(jp_fetch, "python3")
+    env, drift = await asyncio.gather(
+        api_call("GET", "env", params={"kernel_id": kernel_id}),
+        api_call("GET", "drift", params={"kernel_id": kernel_id, "notebook": notebook}),
+    )
+    assert env[0] == 200 and env[1]["live_kernel"], env
+    assert drift == (200, {"frozen": False})

@@ -16,8 +16,18 @@ export class ContainerizeHelper {
 
   /** Copy the example notebook into the server and open it with its kernel idle. */
   async openExample(dir: string): Promise<string> {
+    return this.openNotebook(await this.uploadExample(dir));
+  }
+
+  /** Copy the example notebook into the server; its server path. */
+  async uploadExample(dir: string): Promise<string> {
     const target = `${dir}/classifier.ipynb`;
     await this.page.contents.uploadFile(EXAMPLE, target);
+    return target;
+  }
+
+  /** Open a notebook of the server (the example) and wait for its kernel to be idle. */
+  async openNotebook(target: string): Promise<string> {
     await this.page.notebook.openByPath(target);
     await this.page.notebook.activate('classifier.ipynb');
     await this.page
