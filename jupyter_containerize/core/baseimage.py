@@ -350,7 +350,11 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT) -> Any
 
 
 def _local_or_pull(client: Any, reference: str, pull: bool) -> Any:
+    """An official image: present with a registry digest, or pulled. A local image that only
+    carries the official name (a stand-in tagged by hand) has no digest and is not taken."""
     image = _get_image(client, reference)
+    if image is not None and not (image.attrs.get("RepoDigests") or []):
+        image = None
     if image is None and pull:
         image = _try_pull(client, reference)
     return image

@@ -50,7 +50,9 @@ class ContainerizeConfig(Configurable):
     request_max_bytes = Int(
         32 * 1024 * 1024, help="Largest request body a serving container accepts."
     ).tag(config=True)
-    max_batch_size = Int(256, help="Most rows merged into one predict call.").tag(config=True)
+    max_batch_size = Int(
+        4096, help="Most rows merged into one predict call (large requests merge too)."
+    ).tag(config=True)
     max_batch_wait_ms = Float(2.0, help="Longest wait for more requests to merge.").tag(
         config=True
     )

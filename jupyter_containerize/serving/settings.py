@@ -44,7 +44,7 @@ class Settings:
     model_path: str = DEFAULT_MODEL_DIR
     model_name: Optional[str] = None
     token: Optional[str] = None
-    max_batch_size: int = 256
+    max_batch_size: int = 4096
     max_batch_wait_ms: float = 2.0
     max_request_bytes: int = 32 * 1024 * 1024
     access_log: bool = True
@@ -62,7 +62,7 @@ class Settings:
             model_path=env.get("MODEL_PATH") or DEFAULT_MODEL_DIR,
             model_name=env.get("MODEL_NAME") or None,
             token=env.get("SERVING_TOKEN") or None,
-            max_batch_size=max(1, _int(env, "MAX_BATCH_SIZE", 256)),
+            max_batch_size=max(1, _int(env, "MAX_BATCH_SIZE", 4096)),
             max_batch_wait_ms=max(0.0, _float(env, "MAX_BATCH_WAIT_MS", 2.0)),
             max_request_bytes=max(1, _int(env, "MAX_REQUEST_BYTES", 32 * 1024 * 1024)),
             access_log=_flag(env, "SERVING_ACCESS_LOG", True),
