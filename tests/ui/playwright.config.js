@@ -6,6 +6,7 @@ const token = process.env.JLAB_TEST_TOKEN || 'containerize-ui-token';
 
 module.exports = {
   ...base,
+  testIgnore: ['notebook7/**'], // the Notebook 7 tests: playwright-notebook7.config.js
   timeout: 15 * 60 * 1000,
   expect: { timeout: 30000 },
   retries: 0,
