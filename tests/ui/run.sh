@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Browser tests of the lab extension: npm deps, Debian chromium, Galata (starts its own Jupyter).
+# Browser tests: the lab extension (Galata, playwright.config.js) and the %containerize widget
+# panel under Notebook 7 (playwright-notebook7.config.js); each config starts its own server.
+# npm deps, Debian chromium. CONTAINERIZE_UI_SUITES picks suites (default: "lab notebook7").
 # Usage: tests/ui/run.sh [playwright test arguments...]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,8 +30,15 @@ cleanup() {
 import os
 from jupyter_containerize.core import engine
 label = f"io.jupyter-containerize.test-run={os.environ['JC_TEST_RUN_ID']}"
-for container in engine.client().containers.list(all=True, filters={"label": label}):
+client = engine.client()
+for container in client.containers.list(all=True, filters={"label": label}):
     container.remove(force=True)
+# and the images built here (the Notebook 7 widget labels its build through the kernel's env)
+for image in client.images.list(filters={"label": label}):
+    try:
+        client.images.remove(image.id, force=True)
+    except Exception:
+        pass
 PY
   rm -rf "$scratch"
 }
@@ -39,6 +48,23 @@ export JUPYTERLAB_GALATA_ROOT_DIR="${JUPYTERLAB_GALATA_ROOT_DIR:-$scratch/root}"
 export JUPYTER_CONTAINERIZE_DATA_DIR="${JUPYTER_CONTAINERIZE_DATA_DIR:-$scratch/data}"
 # kernelspecs that `Open a kernel` installs, and the registry login of the team spec
 export JUPYTER_DATA_DIR="$scratch/jupyter-data" DOCKER_CONFIG="$scratch/docker-config"
+# the Notebook 7 server's root (notebook7_server_config.py copies the example there)
+export CONTAINERIZE_NB7_ROOT="$scratch/notebook7-root"
 mkdir -p "$JUPYTERLAB_GALATA_ROOT_DIR"
 
-npx playwright test "$@"
+# arguments that select tests of one suite leave the other without any: not a failure then
+extra=()
+if [ "$#" -gt 0 ]; then
+  extra=(--pass-with-no-tests)
+fi
+status=0
+for suite in ${CONTAINERIZE_UI_SUITES:-lab notebook7}; do
+  case "$suite" in
+    lab) config=playwright.config.js ;;
+    notebook7) config=playwright-notebook7.config.js ;;
+    *) echo "error: unknown suite $suite (lab, notebook7)" >&2; exit 2 ;;
+  esac
+  echo "== $suite ($config)"
+  npx playwright test -c "$config" "${extra[@]}" "$@" || status=$?
+done
+exit "$status"

@@ -1,4 +1,4 @@
-"""Runs the Galata browser tests (tests/ui/run.sh) as part of the one pytest command."""
+"""Runs the browser tests (tests/ui/run.sh: Lab with Galata, the widget under Notebook 7)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.mark.browser
-@pytest.mark.timeout(1800)
-def test_lab_extension_in_chromium() -> None:
+def _run_suite(suite: str, timeout: int) -> None:
+    """tests/ui/run.sh with one suite (lab, notebook7); fails with the tail of its output."""
     missing = _missing()
     if missing:
         if os.environ.get("CI") == "true":
@@ -31,14 +30,28 @@ def test_lab_extension_in_chromium() -> None:
         pytest.skip(missing)
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["CONTAINERIZE_UI_SUITES"] = suite
     result = subprocess.run(
         ["bash", str(HERE / "run.sh")],
         cwd=HERE,
         env=env,
         capture_output=True,
         text=True,
-        timeout=1750,
+        timeout=timeout,
         check=False,
     )
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
     assert result.returncode == 0, f"playwright failed:\n{tail}"
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(1800)
+def test_lab_extension_in_chromium() -> None:
+    _run_suite("lab", timeout=1750)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(600)
+def test_widget_panel_in_notebook7() -> None:
+    """%containerize shows the widget panel under Notebook 7 and its Build button builds."""
+    _run_suite("notebook7", timeout=550)
