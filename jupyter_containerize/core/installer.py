@@ -21,6 +21,8 @@ from .errors import InstallError
 from .models import normalize
 from .paths import cache_dir
 
+# what an installed folder holds (bytecode policy, layout): a new value starts a new store
+STORE_VERSION = "v2"
 _ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
 NEWEST_MANYLINUX = (2, 40)  # the newest glibc tag the installer knows
 
@@ -84,7 +86,7 @@ def dist_key(name: str, version: str, requirement: str) -> str:
 
 def store(python_minor: str, platform: str, glibc: str | None = None) -> Path:
     tag = platform_tag(platform, glibc)
-    path = cache_dir() / "dists" / f"py{python_minor}-{tag}"
+    path = cache_dir() / "dists" / f"py{python_minor}-{tag}-{STORE_VERSION}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
