@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engine, imagefs, installer, labels, project
-from .config import ContainerizeConfig
+from .config import ContainerizeConfig, load_config
 from .errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
 from .layerorder import layer_order
 from .lock import lock_path as lock_path_for
@@ -188,7 +188,7 @@ def build(
     from .baseimage import find_base
     from .notebook import load_notebook
 
-    cfg = config or ContainerizeConfig()
+    cfg = config or load_config()
     rep = Reporter(progress)
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from . import labels
-from .config import ContainerizeConfig
+from .config import ContainerizeConfig, load_config
 from .errors import NotFoundError, RegistryError
 from .registry import classify, credentials, login_hint, registry_host
 
@@ -205,7 +205,7 @@ def images(registry: str | None = None, *, repositories: list[str] | None = None
     ``registry`` is ``host[:port][/namespace]``; a namespace keeps only repositories under it.
     With no registry given or configured, the engine's own images (ours) are described.
     """
-    cfg = config or ContainerizeConfig()
+    cfg = config or load_config()
     setting = (registry or cfg.registry).strip().rstrip("/").split("://", 1)[-1]
     if not setting:
         return local_images()

@@ -69,3 +69,27 @@ class ContainerizeConfig(Configurable):
         raw = os.environ.get("JUPYTER_CONTAINERIZE_LABELS", "")
         pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
         return {k.strip(): v.strip() for k, v in pairs}
+
+
+def load_config() -> ContainerizeConfig:
+    """ContainerizeConfig from `jupyter_containerize_config.{json,py}` in the Jupyter config
+    path (the user's folder wins over system ones), for the CLI and the library; the server
+    extension and the magic pass their own config instead."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import (
+        Config,
+        ConfigFileNotFound,
+        JSONFileConfigLoader,
+        PyFileConfigLoader,
+    )
+
+    merged = Config()
+    for folder in reversed(jupyter_config_path()):
+        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
+            suffix = "json" if loader is JSONFileConfigLoader else "py"
+            try:
+                merged.merge(loader(f"jupyter_containerize_config.{suffix}",
+                                    path=folder).load_config())
+            except ConfigFileNotFound:
+                continue
+    return ContainerizeConfig(config=merged)

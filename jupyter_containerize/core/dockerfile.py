@@ -158,7 +158,7 @@ def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
     """`freeze --dockerfile DIR`: write the Dockerfile and its context for a user to read."""
     from .baseimage import find_base
     from .build import _Plan, lock_path_for
-    from .config import ContainerizeConfig
+    from .config import load_config
     from .progress import Reporter
 
     base = find_base(engine.client(), lock["python"]["version"], None)
@@ -169,7 +169,7 @@ def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
         lock_path_for(nb_path),
         base,
         "linux/amd64",
-        ContainerizeConfig(),
+        load_config(),
         Reporter(None),
         False,
     )

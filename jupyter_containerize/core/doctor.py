@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -61,9 +62,9 @@ def _index() -> str:
 
 
 def _registry() -> str:
-    from .config import ContainerizeConfig
+    from .config import load_config
 
-    reg = ContainerizeConfig().registry or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")
+    reg = load_config().registry or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")
     if not reg:
         return "none configured (set ContainerizeConfig.registry to share images)"
     host = reg.split("/", 1)[0]
@@ -74,6 +75,11 @@ def _registry() -> str:
         if exc.code == 401:
             return f"{host} answers (login required: `jupyter containerize login {host}`)"
         raise
+    except urllib.error.URLError as exc:
+        raise ContainerizeError(
+            f"registry {host} does not answer: {exc.reason}",
+            hint="start it, or correct ContainerizeConfig.registry",
+        ) from exc
     return f"{host} answers"
 
 

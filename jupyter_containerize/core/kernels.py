@@ -26,7 +26,7 @@ from jupyter_client.provisioning import KernelProvisionerBase
 from traitlets import Unicode
 
 from . import containers, engine, imagefs, labels
-from .config import ContainerizeConfig
+from .config import load_config
 from .errors import ContainerizeError, NotFoundError, RunError
 
 PROVISIONER = "containerize-docker"
@@ -104,7 +104,7 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             "name": f"jc-kernel-{(self.kernel_id or 'x')[:12]}-{os.urandom(3).hex()}",
             "labels": {labels.MANAGED: "true", labels.ROLE: "kernel",
                        labels.PREFIX + "kernel.id": str(self.kernel_id),
-                       **ContainerizeConfig().extra_labels},
+                       **load_config().extra_labels},
             "environment": environment, "ports": ports, "user": user, "init": True,
             "detach": True, "working_dir": imagefs.WORK if remote else self._cwd,
         }

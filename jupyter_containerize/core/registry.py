@@ -23,7 +23,7 @@ import docker.credentials
 import docker.errors
 
 from . import engine, labels
-from .config import ContainerizeConfig
+from .config import load_config
 from .errors import ContainerizeError, ImageReferenceError, NotFoundError, RegistryError
 from .progress import Event, Reporter
 
@@ -36,7 +36,7 @@ REFERENCE_HINT = "use lowercase letters, digits and . _ - separators, e.g. HOST:
 
 def registry_setting(registry: str | None) -> str:
     """The registry to use: the argument, else the configuration, else an error with the fix."""
-    value = (registry or ContainerizeConfig().registry
+    value = (registry or load_config().registry
              or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")).strip().rstrip("/")
     if not value:
         raise RegistryError("no registry given",

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import containers, labels, reproduce
-from .config import ContainerizeConfig
+from .config import load_config
 from .errors import RunError
 from .jobs import JobStore, now_iso, run_dir
 from .models import RunRecord
@@ -115,7 +115,7 @@ def run(
         raise RunError(f"--report {report!r} is not a report format", hint="use --report html")
     state = _prepare(
         Path(notebook), parameters or {}, output, artifacts, env, data, progress,
-        store or JobStore(), extra_labels or dict(ContainerizeConfig().extra_labels),
+        store or JobStore(), extra_labels or dict(load_config().extra_labels),
     )
     try:
         state.record.image = image or _build(state, python, base, lock, progress, spec)

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import engine
 from . import labels as labels_mod
-from .config import ContainerizeConfig
+from .config import ContainerizeConfig, load_config
 from .errors import ContainerizeError, NotFoundError
 from .models import Deployment
 from .progress import Reporter
@@ -148,7 +148,7 @@ def serve(
     """Build (or reuse) the serving image for ``model`` and deploy it; returns the Deployment."""
     from . import deploy
 
-    cfg = config or ContainerizeConfig()
+    cfg = config or load_config()
     rep = Reporter(progress)
     if name is not None:
         valid_name(name)

@@ -86,3 +86,15 @@ def test_outputs_that_look_like_credentials_stop_the_build() -> None:
         project.check_outputs(nb, allow=False)
     assert "cell 0" in err.value.message and "--strip-outputs" in err.value.hint
     assert project.scan_outputs(project.strip_outputs(nb)) == []
+
+
+def test_library_configuration_comes_from_the_jupyter_config_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_containerize.core.config import load_config
+
+    (tmp_path / "jupyter_containerize_config.py").write_text(
+        'c.ContainerizeConfig.registry = "registry.example.org/team"\n'
+        "c.ContainerizeConfig.context_max_bytes = 1234\n")
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    cfg = load_config()
+    assert cfg.registry == "registry.example.org/team" and cfg.context_max_bytes == 1234
