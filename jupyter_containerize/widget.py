@@ -54,7 +54,10 @@ def accepted(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
 
 def environment_html(spec: EnvironmentSpec) -> str:
     """Python, distributions, imported modules and warnings of a capture, as HTML."""
-    imported = ", ".join(spec.imported[:20]) + (" …" if len(spec.imported) > 20 else "")
+    from .core.lock import user_imports
+
+    names = sorted(user_imports(spec, []))  # not the kernel's own machinery
+    imported = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
     lines = [
         f"<b>Python</b> {html.escape(spec.python_version)} ({html.escape(spec.python_executable)})",
         f"<b>Packages</b> {len(spec.distributions)} distributions",
