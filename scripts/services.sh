@@ -14,6 +14,9 @@ command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v patchelf >/dev/null 2>&1 || need_pkgs+=(patchelf)
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium fonts-liberation)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
