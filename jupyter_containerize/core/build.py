@@ -307,6 +307,7 @@ class _Plan:
                 "lock": _lock_identity(lockdata),
                 "apt": self.apt,
                 "renderer": RENDERER_VERSION,
+            "store": installer.STORE_VERSION,
             "local": _local_sources(self.root, lockdata),
                 "tool": self.tool_pins,
                 "platform": platform,

@@ -44,6 +44,9 @@ def _run(model: Any, method: str, data: Any) -> np.ndarray:
     return model.predict(data, method)
 
 
+INLINE_MAX_S = 0.002
+
+
 class MicroBatcher:
     """Merges queued requests for the same model and method into one predict call.
 
@@ -68,12 +71,22 @@ class MicroBatcher:
         self._last_requests = 1
         self._last_busy = 0.0
         self.in_flight = 0
+        # seconds the last lone predict of each model took: fast models run a lone request
+        # on the event loop itself, saving the hand-off to the predict thread and back
+        self._seconds: dict[int, float] = {}
 
     async def predict(self, model: Any, method: str, inputs: Inputs) -> np.ndarray:
         loop = asyncio.get_running_loop()
         item = _Item(model, method, inputs, loop.create_future())
         if not getattr(model.adapter, "batchable", True):
             return await loop.run_in_executor(self.executor, _run, model, method, inputs.data)
+        if self._inline(model, inputs):
+            started = time.perf_counter()
+            result = _run(model, method, inputs.data)
+            self._seconds[id(model)] = time.perf_counter() - started
+            if self.on_batch is not None:
+                self.on_batch(1, inputs.rows)
+            return result
         self.pending.append(item)
         self.in_flight += 1
         try:
@@ -86,6 +99,12 @@ class MicroBatcher:
             return await item.future
         finally:
             self.in_flight -= 1
+
+    def _inline(self, model: Any, inputs: Inputs) -> bool:
+        """Nothing else in flight or queued, and this model answers a lone request in under
+        ``INLINE_MAX_S``: other requests wait at most that long for the loop."""
+        return (self.in_flight == 0 and not self.pending
+                and self._seconds.get(id(model), 1.0) < INLINE_MAX_S)
 
     def _expect_more(self) -> bool:
         if self.max_wait <= 0 or len(self.pending) >= self._last_requests:
@@ -142,9 +161,12 @@ class MicroBatcher:
             self.on_batch(len(batch), rows)
         data = merge([item.inputs.data for item in batch])
         try:
+            started = time.perf_counter()
             result = await loop.run_in_executor(
                 self.executor, _run, first.model, first.method, data
             )
+            if len(batch) == 1:
+                self._seconds[id(first.model)] = time.perf_counter() - started
         except Exception as exc:
             if len(batch) == 1:
                 _settle(first.future, exc=exc)
