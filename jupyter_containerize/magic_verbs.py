@@ -121,11 +121,15 @@ def serve(magic: Any, args: argparse.Namespace, show: Show) -> Any:
         kind, target, note = serve_target(args.model, magic.shell.user_ns, choose)
     if note:
         print(note)
+    elif kind == "object" and not args.quiet:
+        print(f"serving the live object {args.model} "
+              f"({type(target).__module__}.{type(target).__qualname__}), pickled by value")
     skip = {"verb", "quiet", "object", "file", "notebook", "model", "json"}
     options = {k: v for k, v in vars(args).items() if k not in skip}
     options.update(progress=show, config=magic.containerize_config())
     if notebook is not None and not args.image and not args.python:
-        print(f"environment: this kernel's, for {notebook} (as saved)")
+        if not args.quiet:
+            print(f"environment: this kernel's, for {notebook} (as saved)")
         options["image"] = _build(magic, args, notebook, show).reference
     options = accepted(core_serve.serve, **options)
     if kind == "object":

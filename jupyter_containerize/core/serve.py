@@ -7,6 +7,7 @@ is a local container (``deploy``) or, with ``--replicas``, a Docker Swarm servic
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,5 +222,11 @@ def serve_object(
             f"cannot save {name} by value: {exc}",
             hint="`%pip install cloudpickle` in the kernel, or save the model to a file "
             "and serve the file",
+        ) from exc
+    except (TypeError, AttributeError, pickle.PicklingError) as exc:  # a lock, a socket, ...
+        raise ContainerizeError(
+            f"cannot save {name} by value: {exc}",
+            hint="serve an object without open handles (locks, files, connections), or save "
+            "the model to a file and serve the file",
         ) from exc
     return serve(path, notebook=notebook, name=name, **options)

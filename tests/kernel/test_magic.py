@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from IPython.core.error import UsageError
 from kernel_support import Kernel
 
@@ -96,6 +98,62 @@ def test_config_sets_the_defaults_of_options(kernel: Kernel) -> None:
         kernel.text("%config ContainerizeMagics.lock_mode = 'full'")
         kernel.text("%containerize -q freeze")
     assert json.loads(lock_file.read_text())["mode"] == "full"
+
+
+MODEL_CELL = """
+import numpy as np
+
+class RowSum:
+    def __init__(self, threshold):
+        self.threshold = threshold
+
+    def predict(self, X):
+        return (np.asarray(X, dtype=float).sum(axis=1) > self.threshold).astype(int)
+
+model = RowSum(threshold=1.0)
+print('MODULE', type(model).__module__)
+"""
+
+
+@engine
+def test_serve_takes_the_live_object_of_a_class_from_a_cell(
+    kernel: Kernel, docker_client: Any, test_labels: dict[str, str]
+) -> None:
+    from jupyter_containerize.core import api
+
+    assert _last(kernel.text(MODEL_CELL), "MODULE ") == "__main__"
+    name = f"t-magic-obj-{uuid.uuid4().hex[:6]}"
+    try:
+        out = kernel.text(f"dep = %containerize serve model --name {name}\n"
+                          "print('URL', dep.url)")
+        assert "serving the live object model (__main__.RowSum), pickled by value" in out, out
+        assert "environment: this kernel's, for " in out, out
+        url = _last(out, "URL ")
+        assert _last(kernel.text("print('FLAVOR', dep.flavor)"), "FLAVOR ") == "cloudpickle"
+        got = requests.post(f"{url}/invocations",
+                            json={"inputs": [[0.2, 0.3], [1.0, 0.5], [-2.0, 4.0]]}, timeout=30)
+        assert got.status_code == 200, got.text
+        assert got.json()["predictions"] == [0, 1, 1], got.text
+        container = docker_client.containers.get(f"jc-{name}")
+        assert all(container.labels.get(k) == v for k, v in test_labels.items())
+    finally:
+        api.stop(name)
+    assert name not in {d.name for d in api.deployments()}
+
+
+@engine
+def test_serve_errors_of_a_live_object_are_one_usage_error_line(kernel: Kernel) -> None:
+    outputs = kernel.run("%containerize serve not_defined_here --object")
+    assert len(outputs) == 1, outputs
+    text = outputs[0].get("text", "")
+    assert text.startswith("UsageError: not_defined_here is not a variable"), outputs
+    assert text.count("\n") == 1, text
+    kernel.text("import threading\nheld = threading.Lock()")
+    outputs = kernel.run("%containerize -q serve held --name t-magic-lock")
+    assert len(outputs) == 1, outputs
+    text = outputs[0].get("text", "")
+    assert text.startswith("UsageError: cannot save t-magic-lock by value: cannot pickle"), text
+    assert text.count("\n") == 1, text
 
 
 # --- pure parts: no kernel, no engine -------------------------------------------------------
