@@ -349,11 +349,11 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT) -> Any
     return result["image"]
 
 
-def _local_or_pull(client: Any, reference: str, pull: bool) -> Any:
-    """An official image: present with a registry digest, or pulled. A local image that only
-    carries the official name (a stand-in tagged by hand) has no digest and is not taken."""
+def _local_or_pull(client: Any, reference: str, pull: bool, official: bool = False) -> Any:
+    """The image, present or pulled. An official name is taken only with a registry digest:
+    a local image that only carries it (a stand-in tagged by hand) is not the official one."""
     image = _get_image(client, reference)
-    if image is not None and not (image.attrs.get("RepoDigests") or []):
+    if official and image is not None and not (image.attrs.get("RepoDigests") or []):
         image = None
     if image is None and pull:
         image = _try_pull(client, reference)
@@ -405,7 +405,7 @@ def find_base(
     if configured:
         return _configured(client, configured, python_version, pull)
     for reference in official_references(python_version):
-        image = _local_or_pull(client, reference, pull)
+        image = _local_or_pull(client, reference, pull, official=True)
         if image is not None:
             base = describe(client, image, reference, python_version, "official")
             if base.python_minor == minor:
