@@ -17,6 +17,9 @@ RUNTIME_REQUIREMENTS: list[str] = [
     "click==8.5.1; python_version >= '3.10'",
     "click==8.1.8; python_version < '3.10'",
     "cloudpickle==3.1.3",
+    # request and response JSON several times faster than the standard library's
+    "orjson==3.13.0; python_version >= '3.10'",
+    "orjson==3.10.18; python_version < '3.10'",
     "typing_extensions==4.16.0; python_version < '3.11'",
 ]
 

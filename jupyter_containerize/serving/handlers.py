@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from . import inputs as parsing
+from . import jsoncodec
 from .errors import ClientError, ModelLoadError
 from .http import Receive, Scope, Send, header, read_body, respond, respond_json
 from .model import ServedModel
@@ -45,7 +46,7 @@ async def invocations(app: ServingApp, scope: Scope, receive: Receive, send: Sen
     if media == "text/csv":
         parsed = parsing.parse_csv(body, n)
     else:
-        parsed = parsing.parse_json_rows(parsing.parse_json(body), names, n)
+        parsed = parsing.parse_json_rows(jsoncodec.loads(body), names, n)
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     method = query.get("method", ["predict"])[0]
     result = await app.predict(model, method, parsed)
@@ -156,7 +157,7 @@ async def repository_load(
     app: ServingApp, scope: Scope, receive: Receive, send: Send, name: str
 ) -> None:
     body = await read_body(scope, receive, app.settings.max_request_bytes)
-    payload: Any = parsing.parse_json(body) if body.strip() else {}
+    payload: Any = jsoncodec.loads(body) if body.strip() else {}
     path: Optional[str] = (
         (payload.get("parameters") or {}).get("path") if isinstance(payload, dict) else None
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Awaitable
 from typing import Any, Callable, Optional
 
+from . import jsoncodec
 from .errors import ClientError
 
 Scope = dict[str, Any]
@@ -86,7 +86,7 @@ async def respond(
 async def respond_json(
     send: Send, status: int, payload: Any, extra: Optional[list[tuple[bytes, bytes]]] = None
 ) -> None:
-    await respond(send, status, json.dumps(payload, separators=(",", ":")).encode(), extra=extra)
+    await respond(send, status, jsoncodec.dumps(payload), extra=extra)
 
 
 async def respond_error(send: Send, status: int, message: str) -> None:

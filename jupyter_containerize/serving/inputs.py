@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -127,13 +126,6 @@ def parse_json_rows(body: Any, names: Optional[list[str]], n: Optional[int]) -> 
     array = _array(body, n)
     check_features(array, n)
     return from_array(array)
-
-
-def parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ClientError(400, f"malformed JSON: {exc}") from None
 
 
 def _cell(value: str) -> Any:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
+from . import jsoncodec
 from .errors import ClientError
 
 DTYPES: dict[str, Any] = {
@@ -48,21 +48,14 @@ class InferRequest:
 
 def _split_body(body: bytes, header_length: Optional[str]) -> tuple[Any, bytes]:
     if header_length is None:
-        return _json(body), b""
+        return jsoncodec.loads(body), b""
     try:
         size = int(header_length)
     except ValueError:
         raise ClientError(400, "Inference-Header-Content-Length must be an integer") from None
     if not 0 <= size <= len(body):
         raise ClientError(400, f"Inference-Header-Content-Length {size} exceeds the body")
-    return _json(body[:size]), body[size:]
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ClientError(400, f"malformed JSON: {exc}") from None
+    return jsoncodec.loads(body[:size]), body[size:]
 
 
 def _decode_bytes(raw: bytes, count: int, name: str) -> np.ndarray:
@@ -177,7 +170,7 @@ def encode_response(
     head: dict[str, Any] = {"model_name": model_name, "model_version": "1", "outputs": described}
     if request_id is not None:
         head["id"] = request_id
-    header = json.dumps(head, separators=(",", ":")).encode()
+    header = jsoncodec.dumps(head)
     if not chunks:
         return header, None
     return header + b"".join(chunks), len(header)
