@@ -168,7 +168,7 @@ def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
         lock,
         lock_path_for(nb_path),
         base,
-        "linux/amd64",
+        lock.get("platform") or "linux/amd64",
         load_config(),
         Reporter(None),
         False,

@@ -49,16 +49,16 @@ def _ca() -> str:
 
 
 def _index() -> str:
-    from .installer import index_args
+    from .installer import index_url, shown_url
 
-    url = (index_args() or ["", "https://pypi.org/simple"])[1]
+    url = index_url() or "https://pypi.org/simple"
     try:
         urllib.request.urlopen(url.rstrip("/") + "/pip/", timeout=10).close()
     except OSError as exc:
-        raise ContainerizeError(f"package index {url} does not answer: {exc}",
+        raise ContainerizeError(f"package index {shown_url(url)} does not answer: {exc}",
                                 hint="set UV_INDEX_URL / PIP_INDEX_URL to a reachable index "
                                 "and SSL_CERT_FILE to its CA") from exc
-    return url
+    return shown_url(url)
 
 
 def _registry() -> str:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,15 +92,46 @@ def store(python_minor: str, platform: str, glibc: str | None = None) -> Path:
     return path
 
 
-def index_args() -> list[str]:
+def index_url() -> str | None:
     """The package index for image installs: an http(s) index the user set, never a file://."""
-    args: list[str] = []
     for var in ("UV_INDEX_URL", "PIP_INDEX_URL"):
         url = os.environ.get(var, "")
         if url.startswith(("http://", "https://")):
-            args += ["--index-url", url]
-            break
-    return args
+            return url
+    return None
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log: any user and password replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def run_uv(
+    args: list[str], files: dict[str, list[str]] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``uv ARGS`` as every image install runs it: no uv configuration files of the user's,
+    the user's index given through the environment (so its credentials never show in a
+    process list), and each argument named in ``files`` replaced by a temporary file holding
+    those lines."""
+    env = {**os.environ, "UV_NO_CONFIG": "1"}
+    url = index_url()
+    if url:
+        env["UV_INDEX_URL"] = url
+    with tempfile.TemporaryDirectory(prefix="jc-uv-") as tmp:
+        cmd = [uv_bin()]
+        for arg in args:
+            if files and arg in files:
+                path = Path(tmp, arg)
+                path.write_text("\n".join(files[arg]) + "\n")
+                arg = str(path)
+            cmd.append(arg)
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InstallError(f"uv could not run: {exc}", hint="reinstall the uv package") from exc
 
 
 def ensure(
@@ -149,36 +181,23 @@ def _requirement_name(line: str) -> str:
 def _uv_install(
     reqs: list[str], target: Path, python_minor: str, tag: str, no_cache: bool, platform: str
 ) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(reqs) + "\n")
-    cmd = [
-        uv_bin(),
-        "pip",
-        "install",
-        "--no-deps",
-        "--target",
-        str(target),
-        "--python-platform",
-        tag,
-        "--python-version",
-        python_minor,
-        "--link-mode",
-        "copy",
-        "-r",
-        fh.name,
-        *index_args(),
-    ]
-    if no_cache:
-        cmd.append("--no-cache")
-    env = {**os.environ, "UV_NO_CONFIG": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    os.unlink(fh.name)
+    args = ["pip", "install", "--no-deps", "--target", str(target), "--python-platform", tag,
+            "--python-version", python_minor, "--link-mode", "copy", "-r", "requirements.txt"]
+    proc = run_uv(args + (["--no-cache"] if no_cache else []), {"requirements.txt": reqs})
     if proc.returncode != 0:
         raise _install_error(proc.stderr, platform)
 
 
 def _install_error(stderr: str, platform: str) -> InstallError:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    if "Failed to fetch" in stderr or "error sending request" in stderr:
+        index = shown_url(index_url() or "https://pypi.org/simple")
+        return InstallError(
+            f"the package index {index} could not be reached: {lines[-1].strip()}",
+            hint="check the network or proxy, set UV_INDEX_URL / PIP_INDEX_URL to a reachable "
+            "index and SSL_CERT_FILE to its CA bundle, then build again",
+            log="\n".join(lines[-20:]),
+        )
     names = re.findall(r"`([A-Za-z0-9_.\-]+)(?:==[^`]*)?`", stderr)
     who = names[0] if names else "a distribution"
     return InstallError(
@@ -243,27 +262,11 @@ def compile_python_for(python_minor: str, preferred: str | None) -> str | None:
 
 def resolve(requirements: list[str], python_minor: str, platform: str) -> list[str]:
     """Resolve requirements to exact pins for the image (uv pip compile)."""
-    tag = platform_tag(platform)
-    with tempfile.NamedTemporaryFile("w", suffix=".in", delete=False) as fh:
-        fh.write("\n".join(requirements) + "\n")
-    cmd = [
-        uv_bin(),
-        "pip",
-        "compile",
-        fh.name,
-        "--python-version",
-        python_minor,
-        "--python-platform",
-        tag,
-        "--no-header",
-        "--no-annotate",
-        "--quiet",
-        *index_args(),
-    ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "UV_NO_CONFIG": "1"}
+    proc = run_uv(
+        ["pip", "compile", "requirements.in", "--python-version", python_minor,
+         "--python-platform", platform_tag(platform), "--no-header", "--no-annotate", "--quiet"],
+        {"requirements.in": requirements},
     )
-    os.unlink(fh.name)
     if proc.returncode != 0:
         raise _install_error(proc.stderr, platform)
     return [ln.strip() for ln in proc.stdout.splitlines() if ln.strip() and "==" in ln]

@@ -22,6 +22,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import ContainerizeError, InstallError, NotFoundError, PythonNotFoundError
+from .installer import platform_tag, run_uv
 from .models import Distribution, EnvironmentSpec, normalize
 
 LOCK_VERSION = 1
@@ -376,23 +377,6 @@ def requirements_view(lock: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _uv(args: list[str], timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    from uv import find_uv_bin
-
-    try:
-        return subprocess.run(
-            [find_uv_bin(), *args], capture_output=True, text=True, timeout=timeout
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InstallError(f"uv could not run: {exc}", hint="reinstall the uv package") from exc
-
-
-def _platform_tag(platform: str) -> str:
-    from .installer import platform_tag
-
-    return platform_tag(platform)
-
-
 def _pins(lock: dict[str, Any]) -> dict[str, str]:
     """Normalized name -> ``name==version`` for the lock's packages that come from an index."""
     return {
@@ -406,15 +390,13 @@ def compile_requirements(
     requirements: list[str], constraints: list[str], python_version: str, platform: str
 ) -> dict[str, str]:
     """Resolve ``requirements`` under ``constraints`` with ``uv pip compile``: name -> version."""
-    with tempfile.TemporaryDirectory() as tmp:
-        req, con = Path(tmp, "requirements.in"), Path(tmp, "constraints.txt")
-        req.write_text("\n".join(requirements) + "\n")
-        con.write_text("\n".join(constraints) + "\n")
-        done = _uv(
-            ["pip", "compile", str(req), "-c", str(con), "--python-version", python_version,
-             "--python-platform", _platform_tag(platform), "--no-header", "--no-annotate",
-             "--quiet"]
-        )  # fmt: skip
+    done = run_uv(
+        ["pip", "compile", "requirements.in", "-c", "constraints.txt", "--python-version",
+         python_version, "--python-platform", platform_tag(platform), "--no-header",
+         "--no-annotate", "--quiet"],
+        {"requirements.in": requirements, "constraints.txt": constraints},
+        timeout=300,
+    )  # fmt: skip
     if done.returncode != 0:
         raise InstallError(
             f"{', '.join(requirements)} cannot be resolved against the lock's pins: "
@@ -468,7 +450,7 @@ def preflight(lock: dict[str, Any], platform: str, *, force: bool = False) -> li
     """
     if not force and captured_platform(lock) == platform:
         return []
-    tag = _platform_tag(platform)
+    tag = platform_tag(platform)
     remaining = _pins(lock)
     minor = ".".join(str(lock["python"]["version"]).split(".")[:2])
     missing: list[str] = []
@@ -496,12 +478,12 @@ def _pin_pattern(key: str, requirement: str) -> str:
 
 def _dry_run(pins: list[str], tag: str, minor: str) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory() as tmp:
-        req = Path(tmp, "requirements.txt")
-        req.write_text("\n".join(pins) + "\n")
-        return _uv(
+        return run_uv(
             ["pip", "install", "--dry-run", "--no-deps", "--only-binary", ":all:",
              "--python-platform", tag, "--python-version", minor,
-             "--target", str(Path(tmp, "target")), "-r", str(req)]
+             "--target", str(Path(tmp, "target")), "-r", "requirements.txt"],
+            {"requirements.txt": pins},
+            timeout=300,
         )  # fmt: skip
 
 

@@ -1,0 +1,54 @@
+"""How the image installs call uv: files for requirement lines, the user's index by the
+environment, and messages that never show an index password."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from jupyter_containerize.core import installer
+from jupyter_containerize.core.errors import InstallError
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://pypi.org/simple", "https://pypi.org/simple"),
+        ("https://team:pw@repo.example/simple/", "https://***@repo.example/simple/"),
+        ("http://token@10.0.0.1:8080/simple", "http://***@10.0.0.1:8080/simple"),
+    ],
+)
+def test_shown_url_hides_user_and_password(url: str, shown: str) -> None:
+    assert installer.shown_url(url) == shown
+
+
+def test_index_from_the_environment_only_when_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UV_INDEX_URL", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "file:///srv/wheels")
+    assert installer.index_url() is None
+    monkeypatch.setenv("PIP_INDEX_URL", "https://a.example/simple")
+    monkeypatch.setenv("UV_INDEX_URL", "https://b.example/simple")
+    assert installer.index_url() == "https://b.example/simple"
+
+
+def test_requirement_lines_go_through_a_file() -> None:
+    done = installer.run_uv(["pip", "compile", "requirements.in", "--no-index", "--quiet",
+                             "--no-header", "--no-annotate"], {"requirements.in": []})
+    assert done.returncode == 0, done.stderr
+
+
+def test_unreachable_private_index_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("UV_INDEX_URL", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://team:canary-pw-7@127.0.0.1:{port}/simple")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    with pytest.raises(InstallError) as err:
+        installer.resolve(["requests==2.32.3"], "3.11", "linux/amd64")
+    text = f"{err.value} {err.value.hint} {getattr(err.value, 'log', '')}"
+    assert f"http://***@127.0.0.1:{port}/simple could not be reached" in str(err.value)
+    assert "canary-pw-7" not in text
