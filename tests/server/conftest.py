@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,46 @@ def api_call(jp_fetch: Any) -> Any:
         return response.code, json.loads(text) if text else None
 
     return call
+
+
+@pytest.fixture
+def finish_job(api_call: Any) -> Any:
+    """Wait for a job of the REST API to end; returns its record."""
+
+    async def finish(job_id: str, limit: float) -> dict[str, Any]:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            job = (await api_call("GET", "jobs", job_id))[1]
+            if job["status"] not in ("pending", "running"):
+                return dict(job)
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"job {job_id} still {job['status']} after {limit} s")
+
+    return finish
+
+
+class Kernels:
+    """Kernels started through the server's own REST API, and code run in them."""
+
+    def __init__(self, jp_fetch: Any, jp_serverapp: Any) -> None:
+        self.fetch, self.app = jp_fetch, jp_serverapp
+
+    async def start(self, name: str = "python3") -> str:
+        body = json.dumps({"name": name})
+        response = await self.fetch("api", "kernels", method="POST", body=body)
+        return str(json.loads(response.body)["id"])
+
+    async def execute(self, kernel_id: str, code: str, timeout: float = 300) -> None:
+        client = self.app.kernel_manager.get_kernel(kernel_id).client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            reply = await client.execute_interactive(code, timeout=timeout)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        finally:
+            client.stop_channels()
+
+
+@pytest.fixture
+def kernels(jp_fetch: Any, jp_serverapp: Any) -> Kernels:
+    return Kernels(jp_fetch, jp_serverapp)

@@ -52,36 +52,19 @@ def drift_notebook(jp_root_dir: Path) -> str:
     return "drifts.ipynb"
 
 
-async def _start(jp_fetch: Any, name: str) -> str:
-    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": name}))
-    return str(json.loads(response.body)["id"])
-
-
-async def _execute(jp_serverapp: Any, kernel_id: str, code: str) -> None:
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
-        reply = await client.execute_interactive(code, timeout=300)
-        assert reply["content"]["status"] == "ok", reply["content"]
-    finally:
-        client.stop_channels()
-
-
 async def test_pip_install_after_freeze_is_drift(
-    jp_fetch: Any,
-    jp_serverapp: Any,
+    kernels: Any,
     jp_root_dir: Path,
     api_call: Any,
     venv_kernel: str,
     drift_notebook: str,
 ) -> None:
-    kernel_id = await _start(jp_fetch, venv_kernel)
+    kernel_id = await kernels.start(venv_kernel)
     query = {"kernel_id": kernel_id, "notebook": drift_notebook}
     status, data = await api_call("GET", "drift", params=query)
     assert (status, data) == (200, {"frozen": False})
 
-    spec = await capture_in_kernel(jp_serverapp.kernel_manager, kernel_id)
+    spec = await capture_in_kernel(kernels.app.kernel_manager, kernel_id)
     assert PACKAGE not in spec.by_name(), "the throw-away venv already has the package"
     lock = api.freeze(jp_root_dir / drift_notebook, spec=spec)
     status, data = await api_call("GET", "drift", params=query)
@@ -95,7 +78,7 @@ async def test_pip_install_after_freeze_is_drift(
     }
 
     before = lock.read_bytes()
-    await _execute(jp_serverapp, kernel_id, f"%pip install -q {PACKAGE}=={VERSION}")
+    await kernels.execute(kernel_id, f"%pip install -q {PACKAGE}=={VERSION}")
     status, data = await api_call("GET", "drift", params=query)
     assert status == 200, data
     assert data["frozen"] and data["drifted"], data
@@ -121,10 +104,10 @@ async def test_drift_resolves_the_notebook_like_jobs(api_call: Any, notebook: st
 
 
 async def test_env_and_drift_at_once_both_answer(
-    jp_fetch: Any, api_call: Any, notebook: str
+    kernels: Any, api_call: Any, notebook: str
 ) -> None:
     """The panel asks both when it opens; captures of one kernel take turns."""
-    kernel_id = await _start(jp_fetch, "python3")
+    kernel_id = await kernels.start()
     env, drift = await asyncio.gather(
         api_call("GET", "env", params={"kernel_id": kernel_id}),
         api_call("GET", "drift", params={"kernel_id": kernel_id, "notebook": notebook}),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +17,9 @@ def containerize_config(docker_client: Any, test_labels: dict[str, str]) -> dict
     return {"extra_labels": test_labels}
 
 
-async def _finish(api_call: Any, job_id: str, limit: float) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        job = (await api_call("GET", "jobs", job_id))[1]
-        if job["status"] not in ("pending", "running"):
-            return dict(job)
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"job {job_id} still {job['status']} after {limit} s")
-
-
-async def test_build_then_run_with_a_parameter(api_call: Any, notebook: str, monkeypatch) -> None:
+async def test_build_then_run_with_a_parameter(
+    api_call: Any, notebook: str, monkeypatch: Any, finish_job: Any
+) -> None:
     if not EXAMPLE_PYTHON.exists():
         pytest.skip("the example's environment is missing: run scripts/setup first")
     # pytest-jupyter exports this test process's sys.path as PYTHONPATH; the example's
@@ -40,7 +30,7 @@ async def test_build_then_run_with_a_parameter(api_call: Any, notebook: str, mon
         "POST", "jobs", body={"kind": "build", "notebook": notebook, "options": options}
     )
     assert status == 202, job
-    built = await _finish(api_call, job["id"], 900)
+    built = await finish_job(job["id"], 900)
     assert built["status"] == "succeeded", (
         built["error"]["message"] + " | " + built["error"]["hint"]
     )
@@ -53,7 +43,7 @@ async def test_build_then_run_with_a_parameter(api_call: Any, notebook: str, mon
     }
     status, job = await api_call("POST", "jobs", body=body)
     assert status == 202, job
-    ran = await _finish(api_call, job["id"], 900)
+    ran = await finish_job(job["id"], 900)
     assert ran["status"] == "succeeded", ran["error"]
     assert ran["result"]["parameters"] == {"n_estimators": 10}
     assert [a["path"] for a in ran["result"]["artifacts"]] == ["model.joblib"]

@@ -9,27 +9,9 @@ from typing import Any
 from jupyter_containerize.core.models import EnvironmentSpec, normalize
 
 
-async def _start_kernel(jp_fetch: Any) -> str:
-    import json
-
-    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
-    return str(json.loads(response.body)["id"])
-
-
-async def _execute(jp_serverapp: Any, kernel_id: str, code: str) -> None:
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
-        reply = await client.execute_interactive(code, timeout=60)
-        assert reply["content"]["status"] == "ok", reply["content"]
-    finally:
-        client.stop_channels()
-
-
-async def test_env_of_a_live_python3_kernel(jp_fetch, jp_serverapp, api_call) -> None:
-    kernel_id = await _start_kernel(jp_fetch)
-    await _execute(jp_serverapp, kernel_id, "import nbformat\nsecret_value = 42")
+async def test_env_of_a_live_python3_kernel(kernels: Any, api_call: Any) -> None:
+    kernel_id = await kernels.start()
+    await kernels.execute(kernel_id, "import nbformat\nsecret_value = 42")
     status, data = await api_call("GET", "env", params={"kernel_id": kernel_id})
     assert status == 200, data
     spec = EnvironmentSpec.from_json(data)
@@ -39,9 +21,7 @@ async def test_env_of_a_live_python3_kernel(jp_fetch, jp_serverapp, api_call) ->
     assert "nbformat" in spec.by_name()
     assert "nbformat" in [normalize(m) for m in spec.imported]
     # nothing of ours is left in the user's namespace, and the user's is untouched
-    await _execute(
-        jp_serverapp,
-        kernel_id,
+    await kernels.execute(kernel_id,
         "assert secret_value == 42\n"
         "assert not [n for n in globals() if 'containerize' in n], list(globals())",
     )

@@ -6,7 +6,6 @@ DOCKER_CONFIG, the image is the example built once for the module with a cell un
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
@@ -32,16 +31,6 @@ RUN_ID = os.environ.get("JC_TEST_RUN_ID", "local")
 @pytest.fixture
 def containerize_config() -> dict[str, Any]:
     return {"registry": REGISTRY}
-
-
-async def _finish(api_call: Any, job_id: str, limit: float) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        job = (await api_call("GET", "jobs", job_id))[1]
-        if job["status"] not in ("pending", "running"):
-            return dict(job)
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"job {job_id} still {job['status']} after {limit} s")
 
 
 # ---------------------------------------------------------------- bodies and errors (no engine)
@@ -149,20 +138,20 @@ def _forget(pinned: str) -> None:
 @pytest.mark.engine
 @pytest.mark.registry
 async def test_push_list_pull_and_install_a_kernel(
-    api_call: Any, jp_fetch: Any, built: dict[str, Any]
+    api_call: Any, jp_fetch: Any, built: dict[str, Any], finish_job: Any
 ) -> None:
     started = time.perf_counter()
     body = {"kind": "push", "options": {"image": built["reference"]}}
     status, job = await api_call("POST", "jobs", body=body)
     assert status == 202, job
-    pushed = await _finish(api_call, job["id"], 600)
+    pushed = await finish_job(job["id"], 600)
     assert pushed["status"] == "succeeded", pushed["error"]
     pinned = pushed["result"]["pinned"]
     print(f"push job: {time.perf_counter() - started:.1f} s -> {pinned}")
     try:
         assert pinned.startswith(f"{REGISTRY}/") and "@sha256:" in pinned
         await _listed(api_call, built, pinned)
-        await _pulled(api_call, pinned)
+        await _pulled(api_call, finish_job, pinned)
         await _kernel(api_call, jp_fetch, pinned)
     finally:
         _forget(pinned)
@@ -185,10 +174,10 @@ async def _listed(api_call: Any, built: dict[str, Any], pinned: str) -> None:
     assert status == 200 and none["images"] == [] and none["total"] == data["total"]
 
 
-async def _pulled(api_call: Any, pinned: str) -> None:
+async def _pulled(api_call: Any, finish_job: Any, pinned: str) -> None:
     status, job = await api_call("POST", "jobs", body={"kind": "pull", "options": {"ref": pinned}})
     assert status == 202, job
-    pulled = await _finish(api_call, job["id"], 600)
+    pulled = await finish_job(job["id"], 600)
     assert pulled["status"] == "succeeded", pulled["error"]
     assert pulled["result"]["pinned"] == pinned
     logs = (await api_call("GET", "jobs", job["id"], "events", raw=True))[1]
