@@ -174,8 +174,9 @@ def _dist_layer(
     fresh: bool = False,
 ) -> layers.Layer:
     # the folders name the Python minor and platform too: a layer never crosses them
-    key = hashlib.sha256("\n".join([prefix, *(str(folders[k]) for k in group)]).encode())
-    key = key.hexdigest()
+    key = hashlib.sha256(
+        "\n".join([prefix, *(str(folders[k]) for k in group)]).encode()
+    ).hexdigest()
 
     def make(out: Path) -> layers.Layer:
         entries = [e for k in group for e in imagefs.dist_entries(folders[k], prefix)]

@@ -410,9 +410,9 @@ def find_base(
             base = describe(client, image, reference, python_version, "official")
             if base.python_minor == minor:
                 return base
-    base = best_bootstrapped(list_bases(client), python_version)
-    if base is not None:
-        return base
+    bootstrapped = best_bootstrapped(list_bases(client), python_version)
+    if bootstrapped is not None:
+        return bootstrapped
     raise BaseImageError(
         f"no base image for Python {minor}", hint=BOOTSTRAP_HINT.format(minor=minor)
     )
@@ -840,13 +840,13 @@ def _rewrite_prefix(root: Path, old_prefixes: list[str], new: str) -> int:
         if not path.is_file():
             continue
         data = original = path.read_bytes()
-        for old in olds:
-            if old in data:
+        for old_bytes in olds:
+            if old_bytes in data:
                 binary = b"\0" in data
                 data = (
-                    replace_in_binary(data, old, new.encode())
+                    replace_in_binary(data, old_bytes, new.encode())
                     if binary
-                    else data.replace(old, new.encode())
+                    else data.replace(old_bytes, new.encode())
                 )
         if data != original:
             mode = path.stat().st_mode

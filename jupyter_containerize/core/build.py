@@ -266,7 +266,7 @@ class _Plan:
     def __init__(
         self,
         nb_path: Path,
-        nb_json: dict,
+        nb_json: dict | None,
         lockdata: dict,
         lock_file: Path,
         base_img: Any,

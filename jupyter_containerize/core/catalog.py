@@ -229,8 +229,8 @@ def images(registry: str | None = None, *, repositories: list[str] | None = None
         for tag in reg.tags(name):
             manifest, digest = reg.manifest(name, tag)
             cfg_digest = (manifest.get("config") or {}).get("digest")
-            config = reg.config(name, cfg_digest) if cfg_digest else {}
-            rows.append(describe(host, name, tag, manifest, digest, config))
+            image_config = reg.config(name, cfg_digest) if cfg_digest else {}
+            rows.append(describe(host, name, tag, manifest, digest, image_config))
     rows.sort(key=lambda r: (r["created"], r["reference"]), reverse=True)
     return rows
 

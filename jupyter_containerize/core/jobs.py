@@ -8,6 +8,7 @@ their names before anything is written.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -147,7 +148,7 @@ class JobStore:
             raise NotFoundError(f"no job {job_id!r}", _LIST_HINT)
         return _to_job(row)
 
-    def list(self, kind: str | None = None, limit: int = 200) -> list[Job]:
+    def list(self, kind: str | None = None, limit: int = 200) -> builtins.list[Job]:
         """Jobs, newest first."""
         query = "SELECT * FROM jobs"
         args: tuple[Any, ...] = ()
@@ -163,7 +164,7 @@ class JobStore:
         with self._write() as db:
             db.execute("INSERT INTO logs (job_id, line) VALUES (?, ?)", (job_id, line))
 
-    def logs(self, job_id: str, since: int = 0) -> list[tuple[int, str]]:
+    def logs(self, job_id: str, since: int = 0) -> builtins.list[tuple[int, str]]:
         """Log lines after sequence number ``since``, as (seq, line)."""
         with self._lock:
             rows = self._db.execute(
@@ -172,9 +173,9 @@ class JobStore:
             ).fetchall()
         return [(int(r["seq"]), str(r["line"])) for r in rows]
 
-    def recover(self, is_container_running: Callable[[str], bool]) -> list[Job]:
+    def recover(self, is_container_running: Callable[[str], bool]) -> builtins.list[Job]:
         """After a restart: end jobs whose work died; return those still running to re-attach."""
-        attach: list[Job] = []
+        attach: builtins.list[Job] = []
         for job in self._active():
             if job.container and _safe_check(is_container_running, job.container):
                 attach.append(self.update(job.id, status="running"))
@@ -185,7 +186,7 @@ class JobStore:
                 self.update(job.id, result={**job.result, "status": "failed", "error": error})
         return attach
 
-    def _active(self) -> list[Job]:
+    def _active(self) -> builtins.list[Job]:
         marks = ", ".join("?" for _ in ACTIVE)
         with self._lock:
             rows = self._db.execute(f"SELECT * FROM jobs WHERE status IN ({marks})", ACTIVE)

@@ -165,7 +165,9 @@ def _container(s: dict[str, Any], name: str, startup: bool) -> dict[str, Any]:
 
 def deployment(s: dict[str, Any]) -> Manifest:
     selector = {"app.kubernetes.io/name": s["name"]}
-    pod_security = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID}
+    pod_security: dict[str, Any] = {
+        "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID
+    }
     pod_security["seccompProfile"] = {"type": "RuntimeDefault"}
     return {
         "apiVersion": "apps/v1",
@@ -316,12 +318,12 @@ def apply_manifests(
     Needs the ``kubernetes`` package (the ``k8s`` extra). ``namespace`` overrides the
     manifests' own, which default to ``default``.
     """
-    paths = [Path(p) for p in paths]
-    errors = validate_manifests(paths)
+    files = [Path(p) for p in paths]
+    errors = validate_manifests(files)
     if errors:
         raise ManifestError(
             f"{len(errors)} invalid manifest field(s), first: {errors[0]}",
             "run validate_manifests for the full list",
         )
     client = _connect(kubeconfig, context)
-    return [_apply_one(client, doc, namespace) for path in paths for doc in documents(path)]
+    return [_apply_one(client, doc, namespace) for path in files for doc in documents(path)]

@@ -127,7 +127,7 @@ def _policy_errors(doc: Manifest) -> list[str]:
 
 
 def _containers(doc: Manifest) -> Iterator[tuple[str, Any]]:
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
     if doc.get("kind") == "Deployment":
         pod = (spec.get("template") or {}).get("spec") or {}
         where = "spec.template.spec.containers"

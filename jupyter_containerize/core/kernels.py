@@ -19,9 +19,10 @@ import re
 import signal
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker.errors
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import KernelProvisionerBase
 from traitlets import Unicode
 
@@ -58,13 +59,13 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         kwargs["cmd"] = [a.replace("{connection_file}", CONNECTION_FILE) for a in argv]
         return kwargs
 
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict[str, Any]:
-        info = await asyncio.to_thread(self._launch, cmd, kwargs)
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        info: KernelConnectionInfo = await asyncio.to_thread(self._launch, cmd, kwargs)
         self.connection_info = info
         return info
 
-    def _launch(self, cmd: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
-        km = self.parent
+    def _launch(self, cmd: list[str], kwargs: dict[str, Any]) -> KernelConnectionInfo:
+        km: Any = self.parent
         remote = engine.is_remote()
         self._cwd = os.path.realpath(kwargs.get("cwd") or os.getcwd())
         inside = {"ip": "0.0.0.0", "transport": "tcp", **CONTAINER_PORTS,
@@ -86,9 +87,12 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             logs = self.container.logs(tail=20).decode("utf-8", "replace")
             raise RunError(f"the kernel container published no ports: {logs.strip()}",
                            hint="check the image with `docker run`") from exc
-        return {"ip": engine.engine_host(), "transport": "tcp", **self._host_ports,
-                "key": km.session.key, "signature_scheme": km.session.signature_scheme,
-                "kernel_name": km.kernel_name}
+        info: dict[str, Any] = {
+            "ip": engine.engine_host(), "transport": "tcp", **self._host_ports,
+            "key": km.session.key, "signature_scheme": km.session.signature_scheme,
+            "kernel_name": km.kernel_name,
+        }
+        return cast(KernelConnectionInfo, info)
 
     def _create(self, cmd: list[str], env: dict[str, str], remote: bool) -> Any:
         bind_ip = "0.0.0.0" if remote else "127.0.0.1"

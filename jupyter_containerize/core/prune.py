@@ -145,10 +145,10 @@ def prune_images(
         names = list(image.tags) or [image.short_id]
         # what this image holds that no image left shares: asked again before each removal,
         # so layers shared only among removed images are counted once, with the last of them
-        unique = _unique_sizes().get(image.id, 0)
+        held = _unique_sizes().get(image.id, 0)
         if _remove(image, names, rep):
             removed += names
-            freed += unique
+            freed += held
     rep.log(f"removed {len(removed)} images, freed {freed / 1e6:.1f} MB")
     return freed, removed
 

@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+from .project import SECRET_PATTERNS
+
 REL_TOL = 1e-6
 INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 
@@ -122,7 +124,10 @@ def _first_difference(saved: str, executed: str) -> str:
 
 
 def _short(text: str, width: int = 60) -> str:
+    """``text`` quoted for a detail: what looks like a credential never is (DESIGN 6)."""
     text = text.strip()
+    for kind, pattern in SECRET_PATTERNS.items():
+        text = pattern.sub(f"<{kind}>", text)
     return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
