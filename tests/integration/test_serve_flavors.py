@@ -216,14 +216,14 @@ def env_image(first: ServeResult, trained: dict[str, Any]) -> str:
     return environment_of(first.image, trained["notebook"].stem)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+def served_sha256(path: Path) -> str:
+    """What `sha256sum` says of a model file; a model folder's digest is the runtime's rule
+    (every file's path and bytes, in name order)."""
+    if path.is_dir():
+        from jupyter_containerize.serving.model import file_sha256
+
+        return file_sha256(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def invocations(url: str, rows: list[list[float]], method: str | None = None) -> list[Any]:
@@ -289,7 +289,7 @@ def test_flavor_answers_like_in_process(
 
         meta = requests.get(f"{url}/v2/models/{name}", timeout=10).json()
         assert meta["parameters"]["flavor"] == FLAVORS[flavor], meta
-        assert meta["parameters"]["sha256"] == file_sha256(model), meta
+        assert meta["parameters"]["sha256"] == served_sha256(model), meta
         offered = [o["name"] for o in meta["outputs"]]
         proba = expected["predict_proba"]
         assert offered == (["predict", "predict_proba"] if proba is not None else ["predict"])
