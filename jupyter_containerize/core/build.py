@@ -121,6 +121,7 @@ def freeze(
     from . import lock as locks
     from .notebook import load_notebook
 
+    installer.use_index(load_config().index_url)
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)
     spec = spec or capture_for(python, nb_path)
@@ -189,6 +190,7 @@ def build(
     from .notebook import load_notebook
 
     cfg = config or load_config()
+    installer.use_index(cfg.index_url)
     rep = Reporter(progress)
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)

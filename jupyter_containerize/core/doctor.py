@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -49,16 +51,31 @@ def _ca() -> str:
 
 
 def _index() -> str:
-    from .installer import index_url, shown_url
+    from .config import load_config
+    from .installer import index_url, shown_url, use_index
 
+    use_index(load_config().index_url)
     url = index_url() or "https://pypi.org/simple"
     try:
-        urllib.request.urlopen(url.rstrip("/") + "/pip/", timeout=10).close()
+        urllib.request.urlopen(_authorized(url.rstrip("/") + "/pip/"), timeout=10).close()
     except OSError as exc:
         raise ContainerizeError(f"package index {shown_url(url)} does not answer: {exc}",
                                 hint="set UV_INDEX_URL / PIP_INDEX_URL to a reachable index "
                                 "and SSL_CERT_FILE to its CA") from exc
     return shown_url(url)
+
+
+def _authorized(url: str) -> urllib.request.Request:
+    """A request for ``url`` with its user and password, if any, as basic authentication
+    (urllib does not take them from the URL)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return urllib.request.Request(url)
+    bare = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.request.Request(bare.geturl(), headers={"Authorization": f"Basic {token}"})
 
 
 def _registry() -> str:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import urllib.parse
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 from .errors import InstallError
@@ -92,13 +93,26 @@ def store(python_minor: str, platform: str, glibc: str | None = None) -> Path:
     return path
 
 
+# ContainerizeConfig.index_url of the build or serve under way in this thread (use_index)
+_CONFIGURED_INDEX: ContextVar[str] = ContextVar("jupyter_containerize_index_url", default="")
+
+
+def use_index(url: str) -> None:
+    """Make ``url`` (``ContainerizeConfig.index_url``; empty: none) the index of the image
+    installs that follow in this thread; each build, freeze and serve sets its own."""
+    _CONFIGURED_INDEX.set(url)
+
+
 def index_url() -> str | None:
-    """The package index for image installs: an http(s) index the user set, never a file://."""
-    for var in ("UV_INDEX_URL", "PIP_INDEX_URL"):
-        url = os.environ.get(var, "")
+    """The package index for image installs: the configured one, else an http(s) index the
+    host's UV_INDEX_URL / PIP_INDEX_URL names (never a file://), else none (PyPI)."""
+    for url in (_CONFIGURED_INDEX.get(), *(os.environ.get(v, "") for v in _INDEX_VARS)):
         if url.startswith(("http://", "https://")):
             return url
     return None
+
+
+_INDEX_VARS = ("UV_INDEX_URL", "PIP_INDEX_URL")
 
 
 def shown_url(url: str) -> str:

@@ -81,10 +81,21 @@ class _Run:
     clock: float = field(default_factory=time.monotonic)
     logs: threading.Thread | None = None
 
+    def mask(self, value: Any) -> Any:
+        """``value`` (text, or lists and dicts of it) with every ``--env`` value as ``***``."""
+        if isinstance(value, str):
+            for secret in self.env.values():
+                if len(secret) >= 3:
+                    value = value.replace(secret, "***")
+            return value
+        if isinstance(value, list):
+            return [self.mask(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.mask(v) for k, v in value.items()}
+        return value
+
     def log(self, line: str) -> None:
-        for value in self.env.values():
-            if len(value) >= 3:
-                line = line.replace(value, "***")
+        line = self.mask(line)
         self.store.append_log(self.record.id, line)
         match = _CELL_LINE.search(line)
         if match:
@@ -313,6 +324,9 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
             state.source, executed_nb, _changed_parameters(state))
     elif executed_nb is not None:
         state.record.error = state.record.error or _stopped(state.record.status, executed_nb)
+    # what the notebook printed or raised is quoted in these: an --env value it showed is not
+    state.record.reproduction = state.mask(state.record.reproduction)
+    state.record.error = state.mask(state.record.error)
 
 
 def _status(outcome: int | str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engine
+from . import engine, installer
 from . import labels as labels_mod
 from .config import ContainerizeConfig, load_config
 from .errors import ContainerizeError, NotFoundError
@@ -150,6 +150,7 @@ def serve(
     from . import deploy
 
     cfg = config or load_config()
+    installer.use_index(cfg.index_url)
     rep = Reporter(progress)
     if name is not None:
         valid_name(name)

@@ -537,6 +537,8 @@ def test_canaries_reach_no_layer_log_store_record_or_server_log(
         # the one verb that prints the index it uses
         doctor = cli("doctor", env=env, timeout=300)
         outputs["CLI doctor"] = doctor.stdout + doctor.stderr
+        # it reaches the private index with its password, and shows it without
+        assert "ok    package index: http://***@127.0.0.1:" in doctor.stdout, doctor.stdout
     finally:
         if server is not None:
             server.stop()

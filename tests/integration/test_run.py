@@ -22,7 +22,7 @@ from jupyter_containerize.core import containers, jobs, labels
 from jupyter_containerize.core.errors import RunError
 from jupyter_containerize.core.jobs import JobStore
 from jupyter_containerize.core.models import RunRecord
-from jupyter_containerize.core.run import parse_parameter, run
+from jupyter_containerize.core.run import parse_parameter, record_path, run
 
 pytestmark = pytest.mark.engine
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -215,6 +215,29 @@ def test_env_secret_stays_out(image: str, store: JobStore, tmp_path: Path,
         assert secret.encode() not in path.read_bytes(), path
     assert all(secret not in line for line in seen)
     assert all(secret not in line for _, line in store.logs(record.id))
+
+
+@pytest.mark.parametrize("nb", ["shows_env.ipynb", "raises_env.ipynb"])
+def test_env_value_the_notebook_shows_is_masked_in_the_record(
+    nb: str, image: str, store: JobStore, tmp_path: Path
+) -> None:
+    """A notebook that prints or raises an --env value: the executed notebook and its HTML
+    rendering are the user's own, but the record's reproduction detail and error, in the
+    record file and the job store, say ***."""
+    secret = f"canary-{uuid.uuid4().hex}"
+    record = _run(nb, image, store, tmp_path, env=[f"JC_TEST_TOKEN={secret}"], report="html")
+    if nb == "shows_env.ipynb":
+        assert record.status == "succeeded", record.error
+        assert record.reproduction and record.reproduction["verdict"] == "differs"
+        assert "***" in record.reproduction["text"], record.reproduction
+    else:
+        assert record.status == "failed" and record.error
+        assert "bad token ***" in record.error["message"], record.error
+    assert record.output
+    kept = [record_path(record.output), *store.path.parent.glob(store.path.name + "*")]
+    for path in kept:
+        assert secret.encode() not in path.read_bytes(), path
+    assert secret not in json.dumps(record.to_json(), default=str)
 
 
 def test_secret_not_in_container_logs(image: str, store: JobStore, tmp_path: Path,

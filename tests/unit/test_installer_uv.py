@@ -52,3 +52,13 @@ def test_unreachable_private_index_is_named_without_its_password(
     text = f"{err.value} {err.value.hint} {getattr(err.value, 'log', '')}"
     assert f"http://***@127.0.0.1:{port}/simple could not be reached" in str(err.value)
     assert "canary-pw-7" not in text
+
+
+def test_configured_index_wins_over_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "https://host.example/simple")
+    try:
+        installer.use_index("https://team.example/simple")
+        assert installer.index_url() == "https://team.example/simple"
+    finally:
+        installer.use_index("")
+    assert installer.index_url() == "https://host.example/simple"
