@@ -158,7 +158,8 @@ def _output_text(output: dict) -> str:
 def check_outputs(nb: dict, allow: bool) -> None:
     hits = scan_outputs(nb)
     if hits and not allow:
-        where = "; ".join(f"cell {i}: {kind}" for i, kind in hits[:5])
+        # counted from 1 over every cell, as run errors and reproduction reports count
+        where = "; ".join(f"cell {i + 1}: {kind}" for i, kind in hits[:5])
         raise SecretFoundError(
             f"saved outputs look like credentials ({where})",
             hint="clear them, or build with --strip-outputs, or --allow-flagged-outputs "

@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 TOKEN = "canary-test-token"
 INDEX_USER = "jc-ci"
 FINAL = ("succeeded", "failed", "cancelled", "timed out")
-PLANTED_CELL = 3  # the saved output that looks like a GitHub token (0-based, as the error says)
+PLANTED_CELL = 3  # index of the saved output that looks like a GitHub token (cell 4 to a user)
 PYPI_SIMPLE = "https://pypi.org/simple/"
 PYPI_FILES = "https://files.pythonhosted.org/"
 CHUNK = 8 << 20
@@ -484,13 +484,13 @@ def test_canaries_reach_no_layer_log_store_record_or_server_log(
         proc = cli("build", str(notebook), "--python", str(EXAMPLE_PYTHON), env=env,
                    timeout=300)
         outputs["CLI build without --strip-outputs"] = proc.stdout + proc.stderr
-        assert_one_line_error(proc, f"cell {PLANTED_CELL}: GitHub token", "--strip-outputs")
+        assert_one_line_error(proc, f"cell {PLANTED_CELL + 1}: GitHub token", "--strip-outputs")
 
         server = _Server(root, env, tmp_path / "server.log")
         # 2. the same through the REST API: a failed job naming the cell
         job = server.job("build", notebook.name, {"python": str(EXAMPLE_PYTHON)})
         assert job["status"] == "failed", json.dumps(job.get("error"))
-        assert f"cell {PLANTED_CELL}: GitHub token" in job["error"]["message"], job["error"]
+        assert f"cell {PLANTED_CELL + 1}: GitHub token" in job["error"]["message"], job["error"]
 
         build = {"python": str(EXAMPLE_PYTHON), "strip_outputs": True}
         # 3. the index refuses the password (a revoked token): the failure names no secret

@@ -84,7 +84,7 @@ def test_outputs_that_look_like_credentials_stop_the_build() -> None:
     assert project.scan_outputs(nb) == [(0, "GitHub token")]
     with pytest.raises(SecretFoundError) as err:
         project.check_outputs(nb, allow=False)
-    assert "cell 0" in err.value.message and "--strip-outputs" in err.value.hint
+    assert "cell 1: GitHub token" in err.value.message and "--strip-outputs" in err.value.hint
     assert project.scan_outputs(project.strip_outputs(nb)) == []
 
 
