@@ -89,7 +89,7 @@ def _exit(status: int = 0, message: str | None = None) -> NoReturn:
 def _tame(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     """Errors become UsageError, ``-h`` does not exit, ``notebook`` may be left out."""
     parser.prog = parser.prog.replace("jupyter containerize", "%containerize", 1)
-    parser.error = _raise_parse_error(parser)  # type: ignore[method-assign]
+    parser.error = _raise_parse_error(parser)  # type: ignore[method-assign, assignment]
     parser.exit = _exit  # type: ignore[method-assign]
     found: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
@@ -306,7 +306,8 @@ class ContainerizeMagics(Magics, Configurable):
 
                 result = magic_verbs.VERBS[args.verb](self, args, show)
             else:
-                result = _delegate(args, show)
+                _delegate(args, show)
+                result = None
             ok = True
             return result
         finally:

@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .core.errors import ContainerizeError
-from .core.models import EnvironmentSpec
+from .core.models import Deployment, EnvironmentSpec
 
 Resolve = Callable[[str, str], tuple[str, Any, str]]
 
@@ -259,6 +259,7 @@ class ContainerizePanel(widgets.VBox):
             self.logs.append_stdout(note + "\n")
         image = self._build()
         options = {"image": image, "progress": self._show}
+        deployment: Deployment
         if kind == "object":
             from .core.serve import default_name, serve_object
 

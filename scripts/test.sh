@@ -6,5 +6,5 @@ bash scripts/setup.sh
 export JC_TEST_RUN_ID="${JC_TEST_RUN_ID:-$(date +%s)-$$}"
 export JUPYTER_CONTAINERIZE_LABELS="io.jupyter-containerize.test-run=$JC_TEST_RUN_ID"
 .venv/bin/ruff check jupyter_containerize tests benchmarks
-.venv/bin/mypy jupyter_containerize/core
+.venv/bin/mypy jupyter_containerize
 exec .venv/bin/python -m pytest tests "$@"

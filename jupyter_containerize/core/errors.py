@@ -7,6 +7,8 @@ magic raises ``UsageError``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ContainerizeError(Exception):
     """Base error: a message that says what went wrong and a hint that says what to do."""
@@ -18,7 +20,7 @@ class ContainerizeError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.data = data
+        self.data: dict[str, Any] = data
 
     def one_line(self) -> str:
         text = " ".join(self.message.split())

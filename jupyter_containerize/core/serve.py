@@ -28,6 +28,7 @@ class ServeResult(Deployment):
     """A Deployment, with what this serve did: image reuse, swap window, conformance checks."""
 
     image_cached: bool = False
+    environment: str = ""  # the environment image the serving image was made from
     urls: list[str] = field(default_factory=list)
     swap: dict[str, Any] | None = None
     checks: list[dict[str, Any]] | None = None
@@ -181,6 +182,7 @@ def serve(
         result = swarm.deploy_service(spec, replicas)
     else:
         result = deploy.deploy_local(spec)
+    result.environment = env_ref
     if check:
         from .conformance import conformance
 

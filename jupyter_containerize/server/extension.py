@@ -61,7 +61,8 @@ class ContainerizeExtension(ExtensionApp):
     @property
     def root_dir(self) -> Path:
         contents = getattr(self.serverapp, "contents_manager", None)
-        return Path(getattr(contents, "root_dir", None) or self.serverapp.root_dir).resolve()
+        root = getattr(contents, "root_dir", None) or getattr(self.serverapp, "root_dir", ".")
+        return Path(str(root)).resolve()
 
     def resolve(self, path: str, outside_ok: bool = False) -> Path:
         """A server path (as Lab names files) as a real path inside the root directory.

@@ -177,9 +177,10 @@ class JobsHandler(ContainerizeHandler):
             raise BadRequest(
                 f"unknown field(s): {', '.join(sorted(unknown))}", "send {kind, notebook, options}"
             )
-        kind = body.get("kind")
-        check_allowed(kind, self.containerize_config)
-        options = check_options(kind, body.get("options"))
+        asked = body.get("kind")
+        check_allowed(str(asked), self.containerize_config)
+        options = check_options(asked, body.get("options"))
+        kind = str(asked)  # a known kind: check_options said 400 otherwise
         notebook = self._notebook(kind, body.get("notebook"))
         if kind == "serve":
             self.extensionapp.resolve(options["model"], outside_ok=True)  # type: ignore[attr-defined]

@@ -169,7 +169,7 @@ class JobRunner:
 
     def _reporter(self, job_id: str, cancel: threading.Event) -> Callable[[Any], None]:
         """The ``progress`` callable handed to the verb."""
-        last = {"at": 0.0, "phase": None}
+        last: dict[str, Any] = {"at": 0.0, "phase": None}
 
         def report(event: Any) -> None:
             if cancel.is_set():

@@ -102,6 +102,12 @@ class ServingApp:
         if not ok and self.on_fatal is not None:
             self.on_fatal(self.registry.failure or "model failed to load")
 
+    @property
+    def models(self) -> Registry:
+        """The model registry; the routes run only after start-up made it."""
+        assert self.registry is not None, "the app has not started"
+        return self.registry
+
     async def shutdown(self) -> None:
         if self.batcher is not None:
             self.batcher.close()

@@ -128,7 +128,8 @@ class MicroBatcher:
 
     def _take(self) -> list[_Item]:
         first = self.pending.popleft()
-        batch, rows, kept = [first], first.inputs.rows, deque()
+        batch, rows = [first], first.inputs.rows
+        kept: deque[_Item] = deque()
         while self.pending:
             item = self.pending.popleft()
             if item.key == first.key and rows + item.inputs.rows <= self.max_rows:

@@ -41,7 +41,7 @@ async def invocations(app: ServingApp, scope: Scope, receive: Receive, send: Sen
             415, f"unsupported content type {media!r}: send application/json or text/csv"
         )
     body = await read_body(scope, receive, app.settings.max_request_bytes)
-    model = app.registry.default()
+    model = app.models.default()
     n, names = model.n_features, model.adapter.feature_names
     if media == "text/csv":
         parsed = parsing.parse_csv(body, n)
@@ -103,7 +103,7 @@ def _requested(model: ServedModel, request: Any) -> list[tuple[str, bool]]:
 
 
 async def infer(app: ServingApp, scope: Scope, receive: Receive, send: Send, name: str) -> None:
-    model = app.registry.get(name)
+    model = app.models.get(name)
     media = _media_type(scope)
     if media not in ("", "application/json", "application/octet-stream", _CURL_DEFAULT):
         raise ClientError(
@@ -164,7 +164,7 @@ async def repository_load(
     if not path:
         raise ClientError(400, 'expected {"parameters": {"path": "<model file in the container>"}}')
     try:
-        model = await app.registry.load(str(path), name)
+        model = await app.models.load(str(path), name)
     except ModelLoadError as exc:
         raise ClientError(400, str(exc)) from None
     await respond_json(
@@ -176,7 +176,7 @@ async def repository_load(
 
 def repository_index(app: ServingApp) -> list[dict[str, Any]]:
     return [
-        {"name": m.name, "version": "1", "state": "READY"} for m in app.registry.models.values()
+        {"name": m.name, "version": "1", "state": "READY"} for m in app.models.models.values()
     ]
 
 

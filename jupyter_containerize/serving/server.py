@@ -32,7 +32,7 @@ def http_protocol() -> type:
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
     except ImportError:  # httptools missing: the pure-Python parser still works
-        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base  # type: ignore[assignment]
 
     class NoDelayProtocol(base):  # type: ignore[misc, valid-type]
         def connection_made(self, transport: Any) -> None:
@@ -90,7 +90,7 @@ def serve(settings: Settings) -> int:
         return 1
     failures: list[str] = []
     config = uvicorn.Config(
-        None,
+        None,  # type: ignore[arg-type]  # the app is set below, once the config exists
         host=settings.host,
         port=settings.port,
         http=http_protocol(),

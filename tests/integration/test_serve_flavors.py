@@ -198,22 +198,13 @@ def first(trained: dict[str, Any]) -> Iterator[ServeResult]:
         stop(result.name)
 
 
-def environment_of(serving_ref: str, stem: str) -> str:
-    """The environment image a serving image was made from (its env.hash label)."""
-    env_hash = engine.require_image(serving_ref).labels[labels_mod.ENV_HASH]
-    ref = f"{labels_mod.repository_name(stem)}:env-{env_hash[:12]}"
-    if engine.get_image(ref) is not None:
-        return ref
-    flt = {"label": f"{labels_mod.ENV_HASH}={env_hash}"}
-    for img in engine.client().images.list(filters=flt):
-        if img.labels.get(labels_mod.ROLE) in ("environment", "notebook") and img.tags:
-            return str(img.tags[0])
-    raise AssertionError(f"no environment image with env.hash {env_hash} for {serving_ref}")
-
-
 @pytest.fixture(scope="module")
-def env_image(first: ServeResult, trained: dict[str, Any]) -> str:
-    return environment_of(first.image, trained["notebook"].stem)
+def env_image(first: ServeResult) -> str:
+    """The environment image the first serve built, which the other flavors reuse."""
+    env_hash = engine.require_image(first.image).labels[labels_mod.ENV_HASH]
+    env = engine.require_image(first.environment)
+    assert env.labels[labels_mod.ENV_HASH] == env_hash, (first.environment, env_hash)
+    return first.environment
 
 
 def served_sha256(path: Path) -> str:
