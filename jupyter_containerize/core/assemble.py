@@ -48,11 +48,16 @@ LIBRARY_PACKAGES = {
 def assemble(
     plan: Any, reference: str, env_ref: str, author: str | None, builder: str, result: BuildResult
 ) -> str:
-    if builder == "classic" or plan.apt:
+    if builder == "classic":
         from .dockerfile import classic
 
         classic(plan, reference, author, result)
         return "classic"
+    if plan.apt:  # apt.txt: the layers go on a base with those system packages
+        from .aptbase import with_packages
+
+        plan.base = with_packages(plan.base, plan.apt, plan.rep, no_cache=plan.no_cache,
+                                  extra_labels=dict(plan.cfg.extra_labels))
     _layers_path(plan, reference, env_ref, author, result)
     return "layers"
 

@@ -254,3 +254,33 @@ def test_doctor_reports_each_component_with_its_fix() -> None:
     assert down.returncode == 1
     line = next(ln for ln in down.stdout.splitlines() if ln.startswith("FAIL  engine"))
     assert "DOCKER_HOST" in line and "Traceback" not in down.stdout + down.stderr
+
+
+def test_apt_txt_packages_go_under_the_layers(tmp_path: Path) -> None:
+    """apt.txt keeps the layers path: its packages are a base of their own, built once."""
+    from jupyter_containerize.core.aptbase import APT_PACKAGES, ROLE_APT_BASE
+
+    nb = notebook(tmp_path / "apt" / "aptnb.ipynb", "import joblib")
+    (nb.parent / "apt.txt").write_text("# OpenMP, which LightGBM's wheel needs\nlibgomp1\n")
+    code = "import ctypes, os; ctypes.CDLL('libgomp.so.1'); print(os.getuid())"
+
+    def apt_bases() -> dict[str, list[str]]:
+        found = engine.client().images.list(
+            filters={"label": [f"{labels.ROLE}={ROLE_APT_BASE}", f"{APT_PACKAGES}=libgomp1"]})
+        return {im.id: im.attrs["RootFS"]["Layers"] for im in found}
+
+    first = api.build(nb, python=str(EXAMPLE_PYTHON), lock="imported")
+    assert first.builder == "layers"
+    assert run_in_image(first.reference, code).splitlines()[-1] == "1000"
+    layers_of = engine.require_image(first.reference).attrs["RootFS"]["Layers"]
+    under = [i for i, ls in apt_bases().items() if layers_of[: len(ls)] == ls]
+    assert len(under) == 1, "the image must sit on exactly one apt base"
+
+    # an edit of the notebook: a new image on the same apt base, which is not built again
+    nb.write_text(nb.read_text().replace("import joblib", "import joblib, json"))
+    second = api.build(nb, python=str(EXAMPLE_PYTHON), lock="imported")
+    assert second.builder == "layers" and second.reference != first.reference
+    assert second.env_hash == first.env_hash
+    later = engine.require_image(second.reference).attrs["RootFS"]["Layers"]
+    assert later[: len(apt_bases()[under[0]])] == apt_bases()[under[0]]
+    assert run_in_image(second.reference, code).splitlines()[-1] == "1000"
