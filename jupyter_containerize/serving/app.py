@@ -56,6 +56,10 @@ def route_of(method: str, path: str) -> tuple[str, Optional[str], str]:
         if len(rest) <= 1 and action in ("metadata", "ready", "infer"):
             suffix = "" if action == "metadata" else f"/{action}"
             return f"/v2/models/{{name}}{suffix}", name, action
+    if len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "invocations":
+        # the SageMaker runtime API's path: boto3's invoke_endpoint with endpoint_url set to
+        # this server reaches the model named like the endpoint
+        return "/endpoints/{name}/invocations", parts[1], "/invocations"
     if (
         len(parts) == 5
         and parts[:3] == ["v2", "repository", "models"]
@@ -192,7 +196,7 @@ class ServingApp:
         assert self.registry is not None
         registry = self.registry
         if action == "/invocations":
-            await handlers.invocations(self, scope, receive, send)
+            await handlers.invocations(self, scope, receive, send, name)
         elif action == "infer":
             await handlers.infer(self, scope, receive, send, str(name))
         elif action == "load":

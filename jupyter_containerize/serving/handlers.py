@@ -34,14 +34,18 @@ def _json_ready(result: np.ndarray) -> list[Any]:
     return result.tolist()
 
 
-async def invocations(app: ServingApp, scope: Scope, receive: Receive, send: Send) -> None:
+async def invocations(
+    app: ServingApp, scope: Scope, receive: Receive, send: Send, name: Optional[str] = None
+) -> None:
+    """SageMaker's /invocations: the default model, or the one named by the runtime API's
+    /endpoints/NAME/invocations."""
     media = _media_type(scope)
     if media not in ("", "application/json", "text/csv"):
         raise ClientError(
             415, f"unsupported content type {media!r}: send application/json or text/csv"
         )
     body = await read_body(scope, receive, app.settings.max_request_bytes)
-    model = app.models.default()
+    model = app.models.get(name) if name is not None else app.models.default()
     n, names = model.n_features, model.adapter.feature_names
     if media == "text/csv":
         parsed = parsing.parse_csv(body, n)

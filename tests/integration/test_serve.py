@@ -5,6 +5,7 @@ IMAGE serve`, the user's older pin of a runtime dependency, and one-line errors.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -125,6 +126,20 @@ def test_tritonclient_and_sagemaker_clients(deployed: object, project: dict[str,
     got = requests.post(f"{deployed.url}/invocations", json={"instances": rows.tolist()},
                         headers={"Accept": "application/json"})
     assert got.json()["predictions"] == list(expected)
+    # boto3 itself, pointed at the container as at a SageMaker runtime endpoint
+    import boto3
+
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=deployed.url,
+                           region_name="us-east-1", aws_access_key_id="local",
+                           aws_secret_access_key="local")
+    answer = runtime.invoke_endpoint(EndpointName=deployed.name, ContentType="text/csv",
+                                     Accept="application/json", Body=csv.encode())
+    assert json.loads(answer["Body"].read())["predictions"] == list(expected)
+    import botocore.exceptions
+
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        runtime.invoke_endpoint(EndpointName="no-such-model", ContentType="text/csv", Body=csv)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def _load(url: str, stop_at: threading.Event, counts: dict[str, int]) -> None:

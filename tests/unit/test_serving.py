@@ -166,6 +166,17 @@ def test_sagemaker_json_shapes(server: Server, rows: np.ndarray) -> None:
     assert status == 200 and np.allclose(np.sum(proba["predictions"], axis=1), 1.0)
 
 
+def test_sagemaker_runtime_path_names_the_model(server: Server, rows: np.ndarray) -> None:
+    """/endpoints/NAME/invocations (the SageMaker runtime API's path) reaches model NAME."""
+    two = {"instances": rows[:2].tolist()}
+    direct = server.json("POST", "/invocations", two)
+    assert server.json("POST", "/endpoints/rf/invocations", two) == direct
+    status, answer = server.json("POST", "/endpoints/other/invocations", two)
+    assert status == 404 and "unknown model 'other'" in answer["error"]
+    status, _ = server.json("GET", "/endpoints/rf/invocations")
+    assert status == 405
+
+
 def test_sagemaker_csv(server: Server, rows: np.ndarray) -> None:
     csv_body = "\n".join(",".join(map(repr, r)) for r in rows[:3].tolist())
     status, raw, _ = server.request("POST", "/invocations", csv_body, {"Content-Type": "text/csv"})
