@@ -10,6 +10,7 @@ import io
 import shutil
 import subprocess
 import tarfile
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,15 @@ def render(
     has_ca: bool,
     labels: dict[str, str] | None = None,
     apt: list[str] | None = None,
+    index: str | None = None,
 ) -> str:
-    """The Dockerfile: base, apt.txt, environments, then project files (last layer)."""
+    """The Dockerfile: base, apt.txt, environments, then project files (last layer).
+
+    ``index``: a package index with no password in it (see :func:`image_index`)."""
     env = imagefs.image_env("")
     cert = "PIP_CERT=/tmp/containerize/ca.crt " if has_ca else ""
+    if index:
+        cert += f"PIP_INDEX_URL={index} "
     lines = [f"FROM {base}", "USER root"]
     if apt:
         lines.append(
@@ -105,6 +111,25 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def image_index(for_reading: bool) -> str | None:
+    """The index pip uses inside the image: the configured one, never with a password in it.
+
+    pip runs inside the image here, so a password would sit in the Dockerfile and the image's
+    history: a build refuses (the layers path installs outside the image and keeps it there);
+    an ejected Dockerfile, written for reading, names the index without it."""
+    url = installer.index_url()
+    if url is None or installer.shown_url(url) == url:
+        return url
+    if for_reading:
+        parts = urllib.parse.urlsplit(url)
+        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    raise BuildError(
+        f"the classic builder would put the password of {installer.shown_url(url)} into the "
+        "image's history",
+        hint="build with the default layers builder, which installs outside the image",
+    )
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -131,7 +156,9 @@ def write_context(dest: Path, plan_like: dict[str, Any]) -> None:
     (dest / "Dockerfile").write_text(plan_like["dockerfile"])
 
 
-def _context(plan: Any, dest: Path, labels: dict[str, str] | None) -> None:
+def _context(
+    plan: Any, dest: Path, labels: dict[str, str] | None, for_reading: bool = False
+) -> None:
     wheels = local_wheels(plan.root, plan.lock, dest / "wheels-build")
     has_ca = Path(HOST_CA).exists()
     write_context(
@@ -147,7 +174,8 @@ def _context(plan: Any, dest: Path, labels: dict[str, str] | None) -> None:
             "notebook_rel": plan.notebook_rel,
             "notebook_bytes": plan.notebook_bytes,
             "dockerfile": render(
-                plan.base.python_path, plan.base.reference, has_ca, labels, plan.apt
+                plan.base.python_path, plan.base.reference, has_ca, labels, plan.apt,
+                image_index(for_reading),
             ),
         },
     )
@@ -174,7 +202,7 @@ def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
         False,
     )
     dest.mkdir(parents=True, exist_ok=True)
-    _context(plan, dest, None)
+    _context(plan, dest, None, for_reading=True)
     return dest / "Dockerfile"
 
 
