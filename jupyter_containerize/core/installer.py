@@ -93,6 +93,7 @@ def store(python_minor: str, platform: str, glibc: str | None = None) -> Path:
     return path
 
 
+_INDEX_VARS = ("UV_INDEX_URL", "PIP_INDEX_URL")
 # ContainerizeConfig.index_url of the build or serve under way in this thread (use_index)
 _CONFIGURED_INDEX: ContextVar[str] = ContextVar("jupyter_containerize_index_url", default="")
 
@@ -110,9 +111,6 @@ def index_url() -> str | None:
         if url.startswith(("http://", "https://")):
             return url
     return None
-
-
-_INDEX_VARS = ("UV_INDEX_URL", "PIP_INDEX_URL")
 
 
 def shown_url(url: str) -> str:
