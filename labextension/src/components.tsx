@@ -56,12 +56,18 @@ export function EnvironmentSummary(props: {
           ⚠ {w}
         </p>
       ))}
-      <div className="jp-Containerize-row">
-        <Button small minimal onClick={props.onRefresh} disabled={loading}>
-          Refresh
-        </Button>
-      </div>
+      <RefreshRow onRefresh={props.onRefresh} loading={loading} />
     </Section>
+  );
+}
+
+function RefreshRow(props: { onRefresh: () => void; loading: boolean }): JSX.Element {
+  return (
+    <div className="jp-Containerize-row">
+      <Button small minimal onClick={props.onRefresh} disabled={props.loading}>
+        Refresh
+      </Button>
+    </div>
   );
 }
 
@@ -96,11 +102,7 @@ export function DriftView(props: {
           disabled={props.rebuildDisabled}
         />
       )}
-      <div className="jp-Containerize-row">
-        <Button small minimal onClick={props.onRefresh} disabled={loading}>
-          Refresh
-        </Button>
-      </div>
+      <RefreshRow onRefresh={props.onRefresh} loading={loading} />
     </Section>
   );
 }

@@ -22,6 +22,15 @@ def _last(text: str, prefix: str) -> str:
     return next(ln for ln in reversed(text.splitlines()) if ln.startswith(prefix))[len(prefix):]
 
 
+def _one_error_line(kernel: Kernel, line: str, starts: str) -> str:
+    """Run a magic line that must fail: one output, one line, starting with ``starts``."""
+    outputs = kernel.run(line)
+    assert len(outputs) == 1, outputs
+    text = str(outputs[0].get("text", ""))
+    assert text.startswith(starts) and text.count("\n") == 1, text
+    return text
+
+
 @engine
 def test_pip_install_in_the_kernel_is_captured_and_built(
     kernel: Kernel, docker_client: Any, test_labels: dict[str, str]
@@ -62,11 +71,9 @@ def test_run_with_a_parameter_shows_the_record(kernel: Kernel) -> None:
 
 @engine
 def test_a_bad_option_is_one_usage_error_line(kernel: Kernel) -> None:
-    outputs = kernel.run("%containerize build --lock nope")
-    assert len(outputs) == 1, outputs
-    text = outputs[0].get("text", "")
-    assert text.startswith("UsageError: argument --lock: invalid choice: 'nope'"), outputs
-    assert "%containerize build -h" in text and text.count("\n") == 1, text
+    text = _one_error_line(kernel, "%containerize build --lock nope",
+                           "UsageError: argument --lock: invalid choice: 'nope'")
+    assert "%containerize build -h" in text
     help_text = kernel.text("%containerize run -h")
     assert "usage: %containerize run" in help_text and "--parameter NAME VALUE" in help_text
 
@@ -143,17 +150,11 @@ def test_serve_takes_the_live_object_of_a_class_from_a_cell(
 
 @engine
 def test_serve_errors_of_a_live_object_are_one_usage_error_line(kernel: Kernel) -> None:
-    outputs = kernel.run("%containerize serve not_defined_here --object")
-    assert len(outputs) == 1, outputs
-    text = outputs[0].get("text", "")
-    assert text.startswith("UsageError: not_defined_here is not a variable"), outputs
-    assert text.count("\n") == 1, text
+    _one_error_line(kernel, "%containerize serve not_defined_here --object",
+                    "UsageError: not_defined_here is not a variable")
     kernel.text("import threading\nheld = threading.Lock()")
-    outputs = kernel.run("%containerize -q serve held --name t-magic-lock")
-    assert len(outputs) == 1, outputs
-    text = outputs[0].get("text", "")
-    assert text.startswith("UsageError: cannot save t-magic-lock by value: cannot pickle"), text
-    assert text.count("\n") == 1, text
+    _one_error_line(kernel, "%containerize -q serve held --name t-magic-lock",
+                    "UsageError: cannot save t-magic-lock by value: cannot pickle")
 
 
 # --- pure parts: no kernel, no engine -------------------------------------------------------
