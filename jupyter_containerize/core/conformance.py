@@ -92,9 +92,9 @@ def _predict_checks(
         return predictions(s.post(f"{url}/invocations", json={"instances": [row]},
                                   headers=auth, timeout=TIMEOUT))
 
-    def csv_rows() -> tuple[bool, str]:
+    def csv_rows(path: str = "/invocations") -> tuple[bool, str]:
         body = ",".join(str(v) for v in row) + "\n"
-        return predictions(s.post(f"{url}/invocations", data=body, timeout=TIMEOUT,
+        return predictions(s.post(f"{url}{path}", data=body, timeout=TIMEOUT,
                                   headers={**auth, "Content-Type": "text/csv"}))
 
     def infer() -> tuple[bool, str]:
@@ -110,6 +110,8 @@ def _predict_checks(
     return [
         _check("sagemaker invocations json", json_rows),
         _check("sagemaker invocations csv", csv_rows),
+        # the path boto3's invoke_endpoint takes when endpoint_url names this server
+        _check("sagemaker runtime api", lambda: csv_rows(f"/endpoints/{model}/invocations")),
         _check("v2 infer", infer),
     ]
 

@@ -84,7 +84,8 @@ def test_every_route_answers_and_image_is_labelled(deployed: object,
     checks = deployed.checks
     assert checks and all(c["ok"] for c in checks), checks
     names = {c["name"] for c in checks}
-    assert {"sagemaker ping", "sagemaker invocations csv", "v2 infer"} <= names
+    assert {"sagemaker ping", "sagemaker invocations csv", "sagemaker runtime api",
+            "v2 infer"} <= names
     image = engine.require_image(deployed.image)
     lab = image.labels
     assert lab[labels.ROLE] == "serving" and lab[labels.MANAGED] == "true"
