@@ -8,9 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-import subprocess
 import tarfile
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +35,7 @@ def local_wheels(root: Path, lock: dict, out: Path) -> dict[str, str]:
         dest = out / hashlib.sha256(str(src).encode()).hexdigest()[:16]
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
-        proc = subprocess.run(
-            [installer.uv_bin(), "build", "--wheel", "--out-dir", str(dest), str(src)],
-            capture_output=True,
-            text=True,
-        )
+        proc = installer.run_uv(["build", "--wheel", "--out-dir", str(dest), str(src)])
         found = sorted(dest.glob("*.whl"))
         if proc.returncode != 0 or not found:
             raise BuildError(
@@ -79,10 +73,7 @@ def render(
         cert += f"PIP_INDEX_URL={index} "
     lines = [f"FROM {base}", "USER root"]
     if apt:
-        lines.append(
-            "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
-            "--no-install-recommends " + " ".join(sorted(apt)) + " && rm -rf /var/lib/apt/lists/*"
-        )
+        lines.append(apt_install(apt))
     lines += [
         "COPY containerize/ /tmp/containerize/",
         # the user's environment gets no pip of its own: pip runs from the tool environment
@@ -118,15 +109,22 @@ def image_index(for_reading: bool) -> str | None:
     history: a build refuses (the layers path installs outside the image and keeps it there);
     an ejected Dockerfile, written for reading, names the index without it."""
     url = installer.index_url()
-    if url is None or installer.shown_url(url) == url:
+    if url is None or installer.bare_url(url) == url:
         return url
     if for_reading:
-        parts = urllib.parse.urlsplit(url)
-        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+        return installer.bare_url(url)
     raise BuildError(
         f"the classic builder would put the password of {installer.shown_url(url)} into the "
         "image's history",
         hint="build with the default layers builder, which installs outside the image",
+    )
+
+
+def apt_install(packages: list[str]) -> str:
+    """The RUN line that installs apt.txt's packages (here and in the apt base's Dockerfile)."""
+    return (
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        "--no-install-recommends " + " ".join(sorted(packages)) + " && rm -rf /var/lib/apt/lists/*"
     )
 
 

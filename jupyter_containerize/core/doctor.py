@@ -68,14 +68,15 @@ def _index() -> str:
 def _authorized(url: str) -> urllib.request.Request:
     """A request for ``url`` with its user and password, if any, as basic authentication
     (urllib does not take them from the URL)."""
+    from .installer import bare_url
+
     parts = urllib.parse.urlsplit(url)
     if parts.username is None:
         return urllib.request.Request(url)
-    bare = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
     user = urllib.parse.unquote(parts.username)
     password = urllib.parse.unquote(parts.password or "")
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return urllib.request.Request(bare.geturl(), headers={"Authorization": f"Basic {token}"})
+    return urllib.request.Request(bare_url(url), headers={"Authorization": f"Basic {token}"})
 
 
 def _registry() -> str:

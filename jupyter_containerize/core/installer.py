@@ -113,12 +113,18 @@ def index_url() -> str | None:
     return None
 
 
-def shown_url(url: str) -> str:
-    """``url`` fit for a message or a log: any user and password replaced by ``***``."""
+def bare_url(url: str, user: str = "") -> str:
+    """``url`` without its user and password (``user``, when given, stands in their place)."""
     parts = urllib.parse.urlsplit(url)
     if "@" not in parts.netloc:
         return url
-    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log: any user and password replaced by ``***``."""
+    return bare_url(url, user="***")
 
 
 def run_uv(
