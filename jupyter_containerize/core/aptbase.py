@@ -26,13 +26,9 @@ REPOSITORY = f"{labels.DEFAULT_NAMESPACE}/apt-base"
 
 
 def dockerfile(base: str, packages: list[str]) -> str:
-    return (
-        f"FROM {base}\n"
-        "USER root\n"
-        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
-        f"--no-install-recommends {' '.join(sorted(packages))} "
-        "&& rm -rf /var/lib/apt/lists/*\n"
-    )
+    from .dockerfile import apt_install
+
+    return f"FROM {base}\nUSER root\n{apt_install(packages)}\n"
 
 
 def reference_for(base: BaseImage, packages: list[str]) -> str:

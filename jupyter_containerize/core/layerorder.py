@@ -22,12 +22,13 @@ def pins(lock: dict[str, Any]) -> list[str]:
 
 def layer_order(old: dict[str, Any] | None, new: dict[str, Any]) -> list[list[str]]:
     """Groups of ``name==version``: the old lock's intact groups first, then the rest."""
-    present = set(pins(new))
+    every = pins(new)
+    present = set(every)
     groups = [list(g) for g in (old or {}).get("layers", []) if g and set(g) <= present]
     placed = {pin for g in groups for pin in g}
-    groups += [[pin] for pin in pins(new) if pin not in placed]
+    groups += [[pin] for pin in every if pin not in placed]
     if len(groups) > MAX_LAYERS:
-        groups = _pack(pins(new), MAX_LAYERS)
+        groups = _pack(every, MAX_LAYERS)
     return groups
 
 

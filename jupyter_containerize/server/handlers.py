@@ -178,9 +178,9 @@ class JobsHandler(ContainerizeHandler):
                 f"unknown field(s): {', '.join(sorted(unknown))}", "send {kind, notebook, options}"
             )
         asked = body.get("kind")
-        check_allowed(str(asked), self.containerize_config)
+        kind = str(asked)  # a known kind once check_options has not said 400
+        check_allowed(kind, self.containerize_config)
         options = check_options(asked, body.get("options"))
-        kind = str(asked)  # a known kind: check_options said 400 otherwise
         notebook = self._notebook(kind, body.get("notebook"))
         if kind == "serve":
             self.extensionapp.resolve(options["model"], outside_ok=True)  # type: ignore[attr-defined]
