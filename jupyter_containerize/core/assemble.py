@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import engine, imagefs, installer, layers
+from . import engine, imagefs, imagestore, installer, layers
 from . import labels as labels_mod
 from .errors import BuildError
 from .models import BuildResult
@@ -146,21 +145,25 @@ def _layers_path(
     }
     env_cfg = layers.image_config(base_attrs, env_layers, labels=env_lab, **common)
     nb_cfg = layers.image_config(base_attrs, env_layers + [proj], labels=lab, **common)
-    have = engine.known_chain_ids()
-    chains = engine.chain_ids(env_cfg["rootfs"]["diff_ids"])[-len(groups):] if groups else []
+    env_spec = layers.ImageSpec(env_ref, env_layers, env_cfg)
+    nb_spec = layers.ImageSpec(reference, env_layers + [proj], nb_cfg)
     # what the engine does not hold yet is new or changed: that is what the smoke test imports
-    new = [k for g, chain in zip(groups, chains) if chain not in have for k in g]
+    state = imagestore.engine_state()
+    diffs = env_cfg["rootfs"]["diff_ids"]
+    held = [state[2].holds(diffs, i) for i in range(len(diffs))]
+    n_base = len(env_cfg["rootfs"]["diff_ids"]) - len(env_layers)
+    first_group = n_base + 2  # after the meta and tool layers
+    new = [k for j, g in enumerate(groups) if not held[first_group + j] for k in g]
     with rep.phase("load"):
-        _load(
-            plan,
-            [
-                layers.ImageSpec(env_ref, env_layers, env_cfg),
-                layers.ImageSpec(reference, env_layers + [proj], nb_cfg),
-            ],
-            work,
-            have,
+        loaded = imagestore.load(
+            [env_spec, nb_spec], plan.base.reference, work, rep.log, state
         )
-    result.image_id = layers.image_id(nb_cfg)
+    result.image_id = loaded.image_id(1)
+    result.config_digest = loaded.config_digests[1]
+    result.manifest_digest = loaded.manifest_digests[1] or ""
+    rep.log(f"image {reference}: config {result.config_digest}"
+            + (f", manifest {result.manifest_digest}" if result.manifest_digest else "")
+            + f" ({loaded.kind})")
     with rep.phase("smoke test"):
         smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
     proj.path.unlink(missing_ok=True) if proj.path else None
@@ -201,21 +204,6 @@ def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> l
     meta.write_text(json.dumps({"diff_id": layer.diff_id, "size": layer.size}))
     layer.comment = comment
     return layer
-
-
-def _load(plan: Any, images: list[layers.ImageSpec], work: Path, have: set[str]) -> None:
-    """Stream the archive into the engine, layers it holds as placeholders; where that is
-    refused (an engine that wants every byte), send a full archive."""
-    try:
-        engine.load_archive(layers.stream_archive(images, have))
-        return
-    except (LookupError, BuildError) as exc:
-        plan.rep.log(f"loading with placeholders failed ({exc}); sending every layer")
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        archive = Path(tmp) / "image.tar"
-        base_files = engine.save_layers(plan.base.reference, Path(tmp) / "base")
-        layers.write_archive(archive, images, set(), base_files)
-        engine.load_archive(archive)
 
 
 def _broken(module: str, error: str) -> bool:

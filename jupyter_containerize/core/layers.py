@@ -2,8 +2,10 @@
 
 A layer is a tar whose bytes depend only on its inputs: sorted names, fixed mtimes, fixed
 owners and modes, no host paths. An image is the base's layers plus ours, described by a
-config; the archive is loaded into the engine (``docker load``). Layers the engine already
-holds on the same parents travel as empty placeholders, so a rebuild sends only what changed.
+config; the archive is loaded into the engine (``docker load``). The archive carries an
+OCI image layout and a docker ``manifest.json`` over the same uncompressed blobs, which every
+kind of engine loads complete; what the engine provably holds is left out (imagestore), so a
+rebuild sends only what changed.
 """
 
 from __future__ import annotations
@@ -205,21 +207,95 @@ def config_bytes(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-def write_archive(
-    out: Path, images: list[ImageSpec], have: set[str], base_layer_files: list[Path] | None = None
-) -> None:
-    """A docker-archive (``docker load`` format) of one or more images sharing layers.
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
-    Layers whose chain ID is in ``have`` go as empty placeholders: the engine reuses its own
-    copy without reading them. Without ``have`` every layer's bytes must be available.
-    """
+
+@dataclass
+class ArchivePlan:
+    """What an archive carries: each blob once (bytes, a placeholder, or left out) and, per
+    image, its OCI manifest (None where a left-out layer's size is unknown)."""
+
+    blobs: list[tuple[str, Path | bytes | None]]  # (digest, source); None: placeholder
+    manifests: list[tuple[ImageSpec, bytes | None]]
+
+    def manifest_digest(self, i: int) -> str | None:
+        data = self.manifests[i][1]
+        return "sha256:" + hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def manifest_bytes(config: dict[str, Any], sizes: list[int]) -> bytes:
+    """The OCI image manifest of ``config`` with uncompressed layers of these sizes."""
+    cfg = config_bytes(config)
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": image_id(config), "size": len(cfg)},
+        "layers": [
+            {"mediaType": OCI_LAYER, "digest": d, "size": n}
+            for d, n in zip(config["rootfs"]["diff_ids"], sizes)
+        ],
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def plan_archive(
+    images: list[ImageSpec], holding: Any, sources: dict[str, Path] | None = None,
+    sizes: dict[str, int] | None = None,
+) -> ArchivePlan:
+    """Decide each blob's fate. A layer goes as bytes unless ``holding`` says the engine holds
+    it; then it is an empty placeholder (a layer store skips it by chain ID) or left out (a
+    containerd store reuses the exact blob). ``sources`` has the base layers' files; a layer
+    that must be sent and has none raises LookupError."""
+    sources, known = dict(sources or {}), dict(sizes or {})
+    needed: dict[str, Path | None] = {}
+    order: list[str] = []
+    manifests: list[tuple[ImageSpec, bytes | None]] = []
+    for img in images:
+        diffs = img.config["rootfs"]["diff_ids"]
+        n_base = len(diffs) - len(img.layers)
+        for la in img.layers:
+            if la.path is not None:
+                sources.setdefault(la.diff_id, la.path)
+                known[la.diff_id] = la.size
+        for i, diff in enumerate(diffs):
+            if diff not in needed:
+                order.append(diff)
+                needed[diff] = None
+            if not holding.holds(diffs, i):
+                if diff not in sources:
+                    where = "base" if i < n_base else "new"
+                    raise LookupError(f"{where} layer {diff} is not in the engine")
+                needed[diff] = sources[diff]
+        for diff in diffs:
+            if diff not in known and diff in sources:
+                known[diff] = sources[diff].stat().st_size
+            if diff not in known and diff in getattr(holding, "blobs", {}):
+                known[diff] = holding.blobs[diff]
+        have_all = all(d in known for d in diffs)
+        manifests.append(
+            (img, manifest_bytes(img.config, [known[d] for d in diffs]) if have_all else None)
+        )
+    blobs: list[tuple[str, Path | bytes | None]] = []
+    for diff in order:
+        path = needed[diff]
+        if path is not None:
+            blobs.append((diff, path))
+        elif holding.placeholders:
+            blobs.append((diff, None))
+    return ArchivePlan(blobs, manifests)
+
+
+def write_archive(out: Path, plan: ArchivePlan) -> None:
+    """An archive every engine loads (``docker load``): an OCI image layout and a docker
+    ``manifest.json`` naming the same uncompressed blobs."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        _archive(tar, images, have, base_layer_files)
+        _archive(tar, plan)
 
 
-def stream_archive(
-    images: list[ImageSpec], have: set[str], base_layer_files: list[Path] | None = None
-) -> Iterator[bytes]:
+def stream_archive(plan: ArchivePlan) -> Iterator[bytes]:
     """The same archive as :func:`write_archive`, produced while the engine reads it: no
     copy of the layers is written to disk first."""
     read_fd, write_fd = os.pipe()
@@ -229,7 +305,7 @@ def stream_archive(
         try:
             with os.fdopen(write_fd, "wb", buffering=1 << 20) as fh:
                 with tarfile.open(fileobj=fh, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    _archive(tar, images, have, base_layer_files)
+                    _archive(tar, plan)
         except BaseException as exc:  # handed to the reading side
             failure.append(exc)
 
@@ -243,38 +319,57 @@ def stream_archive(
         raise failure[0]
 
 
-def _archive(tar: tarfile.TarFile, images: list[ImageSpec], have: set[str],
-             base_layer_files: list[Path] | None) -> None:
-    from .engine import chain_ids
+def _blob_name(digest: str) -> str:
+    return "blobs/sha256/" + digest.split(":", 1)[1]
 
-    manifest = []
-    written: set[str] = set()
-    for img in images:
+
+def _archive(tar: tarfile.TarFile, plan: ArchivePlan) -> None:
+    _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    for digest, source in plan.blobs:
+        if source is None:
+            _add_bytes(tar, _blob_name(digest), b"")
+        elif isinstance(source, bytes):
+            _add_bytes(tar, _blob_name(digest), source)
+        else:
+            tar.add(source, arcname=_blob_name(digest))
+    index, compat, written = [], [], set()
+    for img, manifest in plan.manifests:
         cfg = config_bytes(img.config)
-        cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
-        _add_bytes(tar, cfg_name, cfg)
-        diffs = img.config["rootfs"]["diff_ids"]
-        n_base = len(diffs) - len(img.layers)
-        chains = chain_ids(diffs)
-        names = []
-        for i, (diff, chain) in enumerate(zip(diffs, chains)):
-            name = f"{chain.split(':')[1]}/layer.tar"
-            names.append(name)
-            if name in written:
-                continue
-            written.add(name)
-            if chain in have:
-                _add_bytes(tar, name, b"")
-            elif i < n_base:
-                if base_layer_files is None:
-                    raise LookupError(f"base layer {diff} is not in the engine")
-                tar.add(base_layer_files[i], arcname=name)
-            else:
-                layer = img.layers[i - n_base]
-                assert layer.path is not None
-                tar.add(layer.path, arcname=name)
-        manifest.append({"Config": cfg_name, "RepoTags": [img.tag], "Layers": names})
-    _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+        cfg_name = _blob_name(image_id(img.config))
+        if cfg_name not in written:
+            _add_bytes(tar, cfg_name, cfg)
+            written.add(cfg_name)
+        compat.append({
+            "Config": cfg_name,
+            "RepoTags": [img.tag],
+            "Layers": [_blob_name(d) for d in img.config["rootfs"]["diff_ids"]],
+        })
+        if manifest is None:
+            continue
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        if _blob_name(digest) not in written:
+            _add_bytes(tar, _blob_name(digest), manifest)
+            written.add(_blob_name(digest))
+        index.append({
+            "mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+            "annotations": {
+                "io.containerd.image.name": full_name(img.tag),
+                "org.opencontainers.image.ref.name": img.tag.rsplit(":", 1)[-1],
+            },
+        })
+    doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}
+    _add_bytes(tar, "index.json", json.dumps(doc, sort_keys=True).encode())
+    _add_bytes(tar, "manifest.json", json.dumps(compat).encode())
+
+
+def full_name(reference: str) -> str:
+    """A reference as engines name it in full (``docker.io/library/`` where none is given)."""
+    first, _, rest = reference.partition("/")
+    if not rest:
+        return f"docker.io/library/{reference}"
+    if "." in first or ":" in first or first == "localhost":
+        return reference
+    return f"docker.io/{reference}"
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

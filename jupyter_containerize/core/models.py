@@ -73,6 +73,10 @@ class BuildResult(_JSON):
     reference: str
     image_id: str = ""
     digest: str | None = None
+    # the image's config digest (its ID on a layer store) and manifest digest (its ID on a
+    # containerd image store, and what a registry pins): same inputs, same digests
+    config_digest: str = ""
+    manifest_digest: str = ""
     env_hash: str = ""
     image_hash: str = ""
     builder: str = ""

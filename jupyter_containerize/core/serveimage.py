@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import engine, imagefs, installer, layers
+from . import engine, imagefs, imagestore, installer, layers
 from . import labels as labels_mod
 from .config import ContainerizeConfig
 from .errors import BuildError
@@ -268,11 +268,4 @@ def _config(
 
 
 def _load(env_ref: str, spec: layers.ImageSpec, tmp: Path) -> None:
-    archive = tmp / "image.tar"
-    try:
-        layers.write_archive(archive, [spec], engine.known_chain_ids())
-    except LookupError:
-        files = engine.save_layers(env_ref, tmp / "base")
-        layers.write_archive(archive, [spec], set(), files)
-    engine.load_archive(archive)
-
+    imagestore.load([spec], env_ref, tmp, lambda _line: None)
