@@ -71,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--builder", choices=["auto", "layers", "classic"], default="auto")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--push", metavar="REF",
+                   help="also push the image to REF (HOST/NAME:TAG); with no engine answering, "
+                        "build and push without one")
     p.add_argument("--strip-outputs", action="store_true")
     p.add_argument("--allow-flagged-outputs", action="store_true")
     p.add_argument("--author")
@@ -119,7 +122,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
                         no_cache=args.no_cache, builder=args.builder, dry_run=args.dry_run,
                         strip_outputs=args.strip_outputs,
                         allow_flagged_outputs=args.allow_flagged_outputs, author=args.author,
-                        progress=show)
+                        progress=show, push=args.push)
         _build_summary(res, args.quiet)
         print(res.reference)
     elif args.verb == "base":

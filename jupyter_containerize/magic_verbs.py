@@ -77,7 +77,8 @@ def build(magic: Any, args: argparse.Namespace, show: Show) -> str:
     res = _build(magic, args, notebook, show, locked=args.locked, tag=args.tag,
                  no_cache=args.no_cache, builder=args.builder, dry_run=args.dry_run,
                  strip_outputs=args.strip_outputs,
-                 allow_flagged_outputs=args.allow_flagged_outputs, author=args.author)
+                 allow_flagged_outputs=args.allow_flagged_outputs, author=args.author,
+                 push=args.push)
     if not args.quiet:
         timing = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
         what = "reused" if res.cached else f"built ({res.builder})"

@@ -66,8 +66,10 @@ def build(
     author: str | None = None,
     progress: Progress | None = None,
     config: Any = None,
+    push: str | None = None,
 ) -> BuildResult:
-    """Freeze (reusing an unchanged lock) and build the notebook image."""
+    """Freeze (reusing an unchanged lock) and build the notebook image; ``push`` also pushes
+    it there (with no engine answering, builds and pushes without one)."""
     from . import build as _build
 
     return _build.build(
@@ -87,6 +89,7 @@ def build(
         author=author,
         progress=progress,
         config=config,
+        push=push,
     )
 
 

@@ -47,6 +47,16 @@ LIBRARY_PACKAGES = {
 def assemble(
     plan: Any, reference: str, env_ref: str, author: str | None, builder: str, result: BuildResult
 ) -> str:
+    if plan.remote is not None:
+        if builder == "classic" or plan.apt:
+            raise BuildError(
+                "with no engine, only the layers builder can build"
+                + (" and apt.txt cannot be installed" if plan.apt else ""),
+                hint="start an engine (or set DOCKER_HOST), or use a base that already has "
+                     "those system packages" if plan.apt else "drop --builder classic",
+            )
+        _layers_path(plan, reference, env_ref, author, result)
+        return "layers"
     if builder == "classic":
         from .dockerfile import classic
 
@@ -62,15 +72,15 @@ def assemble(
 
 
 def _dist_requirements(plan: Any, folder: Path, by_pin: dict[str, str]) -> dict[str, str]:
-    from .dockerfile import local_wheels
+    from .localproject import local_wheels
 
     reqs = {}
     wheels = local_wheels(plan.root, plan.lock, folder)
     for pkg in plan.lock["packages"]:
         name, version, wheel = pkg["name"], pkg["version"], wheels.get(pkg["name"])
-        if wheel:  # a local project's cache key is its wheel's content, not its path
-            identity = f"{name} @ sha256:{_file_sha256(Path(wheel))}"
-            key, line = installer.dist_key(name, version, identity), wheel
+        if wheel:  # a local project's cache key is its source's content, not its path
+            identity = f"{name} @ source-sha256:{wheel.source_sha256}"
+            key, line = installer.dist_key(name, version, identity), str(wheel.path)
         else:
             line = str(pkg["requirement"])
             key = installer.dist_key(name, version, line)
@@ -131,7 +141,8 @@ def _layers_path(
             {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
         )
         proj.comment = "project files"
-    base_attrs = engine.require_image(plan.base.reference).attrs
+    base_attrs = (plan.remote.attrs if plan.remote is not None
+                  else engine.require_image(plan.base.reference).attrs)
     created = plan.created()
     lab = plan.labels(author, "layers")
     env_lab = {k: v for k, v in lab.items() if "notebook" not in k}
@@ -147,6 +158,12 @@ def _layers_path(
     nb_cfg = layers.image_config(base_attrs, env_layers + [proj], labels=lab, **common)
     env_spec = layers.ImageSpec(env_ref, env_layers, env_cfg)
     nb_spec = layers.ImageSpec(reference, env_layers + [proj], nb_cfg)
+    if plan.remote is not None:
+        from .nodaemon import push_without_engine
+
+        push_without_engine(plan, env_spec, nb_spec, groups, user, result)
+        proj.path.unlink(missing_ok=True) if proj.path else None
+        return
     # what the engine does not hold yet is new or changed: that is what the smoke test imports
     state = imagestore.engine_state()
     diffs = env_cfg["rootfs"]["diff_ids"]
@@ -220,10 +237,15 @@ def smoke_test(reference: str, modules: list[str]) -> None:
     if not modules:
         return
     code, out = engine.run_once(reference, [f"{imagefs.ENV}/bin/python", "-c", _SMOKE, *modules])
+    judge(out, "in the image")
+
+
+def judge(out: str, where: str) -> None:
+    """Read the import check's report; a module that cannot import fails with the fix."""
     try:
         failed = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
-        raise BuildError(f"the smoke test could not run in {reference}: {out[-300:]}") from exc
+        raise BuildError(f"the smoke test could not run {where}: {out[-300:]}") from exc
     hard = {m: e for m, e in failed.items() if _broken(m, e)}
     if hard:
         name, err = next(iter(hard.items()))
@@ -234,5 +256,5 @@ def smoke_test(reference: str, modules: list[str]) -> None:
             else "pin a version with a wheel for the image's platform"
         )
         raise BuildError(
-            f"module {name} does not import in the image: {err}", hint=fix, failed=hard
+            f"module {name} does not import {where}: {err}", hint=fix, failed=hard
         )

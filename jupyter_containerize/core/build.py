@@ -183,8 +183,10 @@ def build(
     author: str | None = None,
     progress: Callable[[Any], None] | None = None,
     config: ContainerizeConfig | None = None,
+    push: str | None = None,
 ) -> BuildResult:
-    """Freeze (reusing an unchanged lock) and build the notebook's image."""
+    """Freeze (reusing an unchanged lock) and build the notebook's image; with ``push``, push
+    it to that reference too, and with no engine answering, build and push without one."""
     from . import lock as locks
     from .baseimage import find_base
     from .notebook import load_notebook
@@ -218,10 +220,25 @@ def build(
         no_build = locks.preflight(lockdata, platform)
     for name in no_build:
         rep.log(f"warning: {name} publishes no wheel for {platform}: it must build from source")
-    with rep.phase("base"):
-        base_img = find_base(
-            engine.client(), lockdata["python"]["version"], base or cfg.base_image or None
-        )
+    remote = None
+    if push:
+        from .registry import check_reference
+
+        check_reference(push)
+        if not _engine_answers():
+            from .registrybase import registry_base
+
+            rep.log(f"no engine answers: building for {push} without one")
+            with rep.phase("base"):
+                remote = registry_base(base or cfg.base_image or None,
+                                       lockdata["python"]["version"])
+    if remote is not None:
+        base_img = remote.base
+    else:
+        with rep.phase("base"):
+            base_img = find_base(
+                engine.client(), lockdata["python"]["version"], base or cfg.base_image or None
+            )
     if base_img.python_version.rsplit(".", 1)[0] != minor:
         raise BuildError(
             f"base {base_img.reference} has Python {base_img.python_version}, "
@@ -229,6 +246,7 @@ def build(
             hint="pass a --base with that minor version",
         )
     plan = _Plan(nb_path, nb_json, lockdata, lpath, base_img, platform, cfg, rep, no_cache)
+    plan.remote, plan.push_to = remote, push
     repo = labels.repository_name(nb_path.stem)
     reference = tag or f"{repo}:{plan.image_hash[:12]}"
     env_ref = f"{repo}:env-{plan.env_hash[:12]}"
@@ -249,7 +267,7 @@ def build(
         result.builder = "dry-run"
         return result
     with _hash_lock(plan.image_hash):
-        existing = None if no_cache else engine.get_image(reference)
+        existing = None if (no_cache or remote) else engine.get_image(reference)
         if existing is not None and existing.labels.get(labels.ENV_HASH) == plan.env_hash:
             result.cached, result.image_id, result.builder = True, existing.id, "cache"
             rep.log(f"reusing {reference}")
@@ -257,9 +275,28 @@ def build(
             from .assemble import assemble
 
             result.builder = assemble(plan, reference, env_ref, author, builder, result)
+        if push and remote is None:
+            from .publish import image_parts, push_parts
+            from .registry import check_reference
+
+            repo, push_tag, _ = check_reference(push)
+            with rep.phase("push"):
+                digest = push_parts(image_parts(reference), repo, push_tag, rep.emit)
+            result.digest = digest
+            result.reference = f"{repo}@{digest}"
     result.timings = rep.timings
-    rep.log(reference)
+    rep.log(result.reference)
     return result
+
+
+def _engine_answers() -> bool:
+    from .errors import EngineUnavailableError
+
+    try:
+        engine.client()
+    except EngineUnavailableError:
+        return False
+    return True
 
 
 class _Plan:
@@ -286,6 +323,8 @@ class _Plan:
             no_cache,
         )
         self.minor = ".".join(lockdata["python"]["version"].split(".")[:2])
+        self.remote: Any = None  # a base in a registry, when no engine answers
+        self.push_to: str | None = None
         self.root = nb_path.parent
         self.notebook_rel = nb_path.name
         # The notebook as saved, byte for byte, unless its outputs were stripped.

@@ -227,18 +227,26 @@ class ArchivePlan:
 
 
 def manifest_bytes(config: dict[str, Any], sizes: list[int]) -> bytes:
-    """The OCI image manifest of ``config`` with uncompressed layers of these sizes."""
+    """The OCI image manifest of ``config`` with uncompressed layers of these sizes: the same
+    bytes a push sends, so the engine's and the registry's digests agree."""
     cfg = config_bytes(config)
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": image_id(config), "size": len(cfg)},
-        "layers": [
-            {"mediaType": OCI_LAYER, "digest": d, "size": n}
-            for d, n in zip(config["rootfs"]["diff_ids"], sizes)
-        ],
+    return oci_manifest(
+        {"mediaType": OCI_CONFIG, "digest": image_id(config), "size": len(cfg)},
+        [{"mediaType": OCI_LAYER, "digest": d, "size": n}
+         for d, n in zip(config["rootfs"]["diff_ids"], sizes)],
+    )
+
+
+def oci_manifest(config: dict[str, Any], layers: list[dict[str, Any]],
+                 annotations: dict[str, str] | None = None) -> bytes:
+    """An OCI image manifest's exact bytes from its descriptors (each mediaType, digest,
+    size, in that order)."""
+    doc: dict[str, Any] = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers,
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    if annotations:
+        doc["annotations"] = dict(sorted(annotations.items()))
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def plan_archive(

@@ -181,6 +181,7 @@ class JobsHandler(ContainerizeHandler):
         kind = str(asked)  # a known kind once check_options has not said 400
         check_allowed(kind, self.containerize_config)
         options = check_options(asked, body.get("options"))
+        check_allowed(kind, self.containerize_config, options)  # build --push needs allow_push
         notebook = self._notebook(kind, body.get("notebook"))
         if kind == "serve":
             self.extensionapp.resolve(options["model"], outside_ok=True)  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "allow_flagged_outputs": bool,
         "dry_run": bool,
         "python": str,
+        "push": str,
     },
     "run": {
         "parameters": dict,
@@ -93,9 +94,11 @@ def _type_hint(name: str, wanted: Any) -> str:
     return f"{name!r} must be {names.get(wanted, 'another type')}"
 
 
-def check_allowed(kind: str, config: Any) -> None:
+def check_allowed(kind: str, config: Any, options: dict[str, Any] | None = None) -> None:
     """403 when an administrator switched this verb off (DESIGN section 9)."""
     switch = SWITCH.get(kind)
+    if kind == "build" and options and options.get("push"):
+        check_allowed("push", config)
     if switch and not getattr(config, switch, True):
         raise VerbDisabledError(
             f"{kind} is switched off on this server",
