@@ -137,12 +137,14 @@ def _local_name(image: str, tags: list[str]) -> str:
 
 
 def push(image: str, registry: str | None = None, progress: Progress | None = None) -> str:
-    """Tag ``image`` into the registry's namespace and push it; returns ``repo@sha256:...``.
+    """Push ``image`` into the registry's namespace; returns ``repo@sha256:...``.
 
-    Layers the registry already holds are not sent again; the summary event says how many
-    were sent and how many were already there.
+    The bytes go from our own store straight to the registry (core.publish): blobs the
+    registry holds are not sent again, and an image whose layers are incomplete in the
+    engine is never pushed. The local image is tagged with the pushed name too.
     """
-    rep = Reporter(progress)
+    from .publish import image_parts, push_parts
+
     reg = registry_setting(registry) if (registry or not host_of(image)) else registry_host(image)
     local = engine.get_image(image)
     if local is None:
@@ -150,24 +152,13 @@ def push(image: str, registry: str | None = None, progress: Progress | None = No
                             hint="build it first, or pull it")
     name = _local_name(image, list(local.tags))
     target, tag = push_target(name, reg, (local.labels or {}).get(labels.OCI_VERSION))
-    host = registry_host(target)
-    local.tag(target, tag)
-    rep.emit(Event("phase", f"pushing {target}:{tag}", phase="push"))
-    started = time.perf_counter()
+    parts = image_parts(image)
+    digest = push_parts(parts, target, tag, progress)
     try:
-        stream = engine.client().api.push(target, tag=tag, stream=True, decode=True,
-                                          auth_config=credentials(host) or {})
-        stats, digest = _follow(stream, rep, "push", host, f"{target}:{tag}")
-    except docker.errors.APIError as exc:
-        raise classify(str(exc.explanation or exc), host, f"{target}:{tag}") from exc
-    except docker.errors.DockerException as exc:
-        raise classify(str(exc), host, f"{target}:{tag}") from exc
-    if not digest:
-        raise RegistryError(f"the engine reported no digest for {target}:{tag}",
-                            hint="push again; the registry may have dropped the upload")
-    pinned = f"{target}@{digest}"
-    _summary(rep, "push", stats, time.perf_counter() - started, pinned)
-    return pinned
+        local.tag(target, tag)
+    except docker.errors.APIError:
+        pass  # the push stands; only the local alias is missing
+    return f"{target}@{digest}"
 
 
 def _follow(stream: Iterable[dict[str, Any]], rep: Reporter, verb: str, host: str,
@@ -274,15 +265,13 @@ def login(registry: str, username: str, password_stdin: str | IO[str]) -> str:
         raise RegistryError("login needs a username and a password on stdin",
                             hint=f"echo \"$TOKEN\" | jupyter containerize login {host} "
                                  "--username USER --password-stdin")
-    api = docker.APIClient(base_url=engine.engine_url(), timeout=120)
+    api = engine.client().api  # the selected engine (DOCKER_HOST, context, TLS, ssh)
     try:
         api.login(username, password, registry=host, reauth=True)
     except docker.errors.APIError as exc:
         raise classify(str(exc.explanation or exc), host) from exc
     except docker.errors.DockerException as exc:
         raise classify(str(exc), host) from exc
-    finally:
-        api.close()
     _store_login(host, username, password)
     return f"Login Succeeded ({username} at {host})"
 
