@@ -585,7 +585,23 @@ def _import(
     image = _get_image(client, reference)
     if image is None:
         raise BaseImageError(f"docker import of {reference} failed", hint="see the engine's log")
+    _keep_layer(tar, image.attrs["RootFS"]["Layers"])
     return image
+
+
+def _keep_layer(tar: Path, diff_ids: list[str]) -> None:
+    """Keep the imported tar as the base's one layer blob: builds on a containerd store and
+    pushes then read it from our store instead of exporting it from the engine."""
+    from hashlib import sha256
+
+    from .imagestore import add_blob_file
+
+    h = sha256()
+    with open(tar, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    if diff_ids == ["sha256:" + h.hexdigest()]:
+        add_blob_file(tar, diff_ids[0])
 
 
 def _finish(
@@ -1013,13 +1029,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--force", action="store_true", help="bootstrap even if a base exists")
     parser.add_argument("--json", action="store_true", help="print the base as JSON")
     args = parser.parse_args(argv)
-    import docker
+    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.errors import ContainerizeError
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        client = docker.from_env()
+        client = engine.client()  # the engine the docker CLI would use (DOCKER_HOST, context)
         version = args.python_version or (
             interpreter_info(args.python_executable)["version"]
             if args.python_executable
@@ -1029,7 +1046,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             base = bootstrap(client, version, args.python_executable, progress)
         else:
             base = ensure_base(client, version, args.python_executable, progress)
-    except BaseImageError as exc:
+    except ContainerizeError as exc:  # a base image's problem, or no engine at the endpoint
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     print(json.dumps(base.to_json(), indent=2) if args.json else base.reference)

@@ -27,8 +27,9 @@ def _check(name: str, fn: Callable[[], str]) -> tuple[bool, str]:
 def _engine() -> str:
     from . import engine
 
+    ep = engine.endpoint()  # raises with the context's name when the context is unusable
     info = engine.client().version()
-    return f"Docker {info.get('Version')} at {engine.engine_url()}"
+    return f"Docker {info.get('Version')} at {ep.describe()}"
 
 
 def _base() -> str:
