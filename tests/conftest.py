@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from jc_support import CI, TEST_LABEL, TEST_RUN_ID, engine_or_skip
+from jc_support import CI, TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
+
+SECOND_ENGINE = Path(__file__).resolve().parents[1] / "scripts" / "second-engine.sh"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,6 +33,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
 @pytest.fixture(scope="session")
 def docker_client() -> object:
     return engine_or_skip()
+
+
+@pytest.fixture(scope="session")
+def containerd_engine() -> Iterator[str]:
+    """The DOCKER_HOST of a second engine with the containerd image store (Docker Engine 26,
+    the store Docker Engine 29 and Docker Desktop use by default), started clean for the session
+    by scripts/second-engine.sh and stopped, with everything in it, at its end."""
+    if os.geteuid() != 0:
+        skip_or_fail("the containerd-store engine needs root (dockerd does)")
+    # a short folder: the engine's unix socket lives in it
+    folder = tempfile.mkdtemp(prefix="jc2-", dir="/tmp")
+    try:
+        proc = subprocess.run(
+            ["bash", str(SECOND_ENGINE), "start", folder, "--store", "containerd"],
+            capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["bash", str(SECOND_ENGINE), "stop", folder], capture_output=True,
+                       timeout=300)
+        skip_or_fail("the containerd-store engine did not start within 15 minutes")
+    if proc.returncode != 0:
+        skip_or_fail("the containerd-store engine did not start (scripts/second-engine.sh): "
+                     + proc.stderr.strip()[-400:])
+    try:
+        yield proc.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", str(SECOND_ENGINE), "stop", folder], capture_output=True,
+                       timeout=300)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
+from typing import NoReturn
 
 import pytest
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_RUN_ID = os.environ.get("JC_TEST_RUN_ID") or uuid.uuid4().hex[:12]
 TEST_LABEL = "io.jupyter-containerize.test-run"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip with the reason; under CI=true, where nothing may be skipped, fail with it."""
+    if CI:
+        pytest.fail(f"CI=true: {reason}")
+    pytest.skip(reason)
+    raise AssertionError("unreachable")  # pytest.skip raises
+
+
+def copy_image(reference: str, docker_host: str, timeout: float = 900) -> None:
+    """Copy an image from the main engine into the engine at ``docker_host``, the way a user
+    does: ``docker save REFERENCE | DOCKER_HOST=docker_host docker load``."""
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        skip_or_fail("the docker CLI is not on PATH: it copies images between engines")
+    with tempfile.TemporaryFile() as save_err:
+        save = subprocess.Popen([docker_cli, "save", reference], stdout=subprocess.PIPE,
+                                stderr=save_err)
+        assert save.stdout is not None
+        try:
+            load = subprocess.run([docker_cli, "load"], stdin=save.stdout, capture_output=True,
+                                  text=True, timeout=timeout,
+                                  env={**os.environ, "DOCKER_HOST": docker_host})
+        finally:
+            save.stdout.close()
+            try:
+                save.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                save.kill()
+                save.wait()
+        save_err.seek(0)
+        saved = save_err.read().decode(errors="replace").strip()
+    assert save.returncode == 0, f"docker save {reference} failed: {saved}"
+    assert load.returncode == 0, f"docker load into {docker_host} failed: {load.stderr.strip()}"
 
 
 def engine_or_skip() -> object:

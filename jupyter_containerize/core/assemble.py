@@ -89,10 +89,6 @@ def _dist_requirements(plan: Any, folder: Path, by_pin: dict[str, str]) -> dict[
     return reqs
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _layers_path(
     plan: Any, reference: str, env_ref: str, author: str | None, result: BuildResult
 ) -> None:
@@ -147,6 +143,7 @@ def _layers_path(
     lab = plan.labels(author, "layers")
     env_lab = {k: v for k, v in lab.items() if "notebook" not in k}
     env_lab[labels_mod.ROLE] = "environment"
+    env_lab[labels_mod.OCI_VERSION] = plan.env_hash[:12]  # same environment, same image
     common = {
         "env": imagefs.image_env(minor),
         "user": imagefs.RUNNER_USER,

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import engine, imagefs, installer, labels, project
+from . import engine, imagefs, installer, labels, localproject, project
 from .config import ContainerizeConfig, load_config
 from .errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
 from .layerorder import layer_order
@@ -349,7 +349,7 @@ class _Plan:
                 "apt": self.apt,
                 "renderer": RENDERER_VERSION,
             "store": installer.STORE_VERSION,
-            "local": _local_sources(self.root, lockdata),
+            "local": localproject.project_digests(self.root, lockdata),
                 "tool": self.tool_pins,
                 "platform": platform,
             }
@@ -411,24 +411,6 @@ class _Plan:
     def created(self) -> str:
         seconds = self.created_epoch()
         return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _local_sources(root: Path, lockdata: dict) -> dict[str, str]:
-    """Content digests of local and editable projects: an edit there is a new environment."""
-    out = {}
-    skip = {".git", "__pycache__", "build", "dist", ".venv", ".ipynb_checkpoints"}
-    for pkg in lockdata.get("packages", []):
-        req = pkg.get("requirement")
-        if not isinstance(req, dict) or "path" not in req:
-            continue
-        src = (root / req["path"]).resolve()
-        h = hashlib.sha256()
-        for path in sorted(src.rglob("*")) if src.is_dir() else []:
-            rel = path.relative_to(src)
-            if path.is_file() and not (set(rel.parts) & skip) and ".egg-info" not in str(rel):
-                h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
-        out[pkg["name"]] = h.hexdigest()
-    return out
 
 
 def _lock_identity(lockdata: dict) -> dict:

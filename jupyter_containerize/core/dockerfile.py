@@ -5,45 +5,23 @@ Pure rendering from the lock; the classic path hands the same context to the eng
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
 
-from . import engine, imagefs, installer
+from . import engine, imagefs, installer, localproject
 from .errors import BuildError
 from .models import BuildResult
 
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
-def local_wheels(root: Path, lock: dict, out: Path) -> dict[str, str]:
-    """Build local and editable projects into wheels; returns name -> wheel path."""
-    wheels = {}
-    for pkg in lock.get("packages", []):
-        req = pkg.get("requirement")
-        if not isinstance(req, dict) or "path" not in req:
-            continue
-        src = (root / req["path"]).resolve()
-        if not src.exists():
-            raise BuildError(
-                f"local project {pkg['name']} is gone from {req['path']}",
-                hint="restore it, or install it from an index and freeze again",
-            )
-        dest = out / hashlib.sha256(str(src).encode()).hexdigest()[:16]
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        proc = installer.run_uv(["build", "--wheel", "--out-dir", str(dest), str(src)])
-        found = sorted(dest.glob("*.whl"))
-        if proc.returncode != 0 or not found:
-            raise BuildError(
-                f"local project {pkg['name']} did not build into a wheel: "
-                f"{proc.stderr.strip().splitlines()[-1:]}"
-            )
-        wheels[pkg["name"]] = str(found[0])
-    return wheels
+def local_wheels(root: Path, lock: dict) -> dict[str, str]:
+    """Wheels of the lock's local and editable projects (built out of the user's tree, kept
+    under their source's digest); returns name -> wheel path."""
+    return {name: str(w.path) for name, w in localproject.local_wheels(root, lock).items()}
 
 
 def requirement_lines(lock: dict, wheels: dict[str, str], wheel_dir: str) -> list[str]:
@@ -157,7 +135,7 @@ def write_context(dest: Path, plan_like: dict[str, Any]) -> None:
 def _context(
     plan: Any, dest: Path, labels: dict[str, str] | None, for_reading: bool = False
 ) -> None:
-    wheels = local_wheels(plan.root, plan.lock, dest / "wheels-build")
+    wheels = local_wheels(plan.root, plan.lock)
     has_ca = Path(HOST_CA).exists()
     write_context(
         dest,
@@ -177,7 +155,6 @@ def _context(
             ),
         },
     )
-    shutil.rmtree(dest / "wheels-build", ignore_errors=True)
 
 
 def eject(nb_path: Path, lock: dict, dest: Path) -> Path:

@@ -256,8 +256,11 @@ def docker_config_path() -> Path:
 
 
 def login(registry: str, username: str, password_stdin: str | IO[str]) -> str:
-    """``docker login HOST --username U --password-stdin``: checked by the engine, stored
-    where Docker stores it (a credential helper when one is configured). Returns a message."""
+    """``docker login HOST --username U --password-stdin``: the registry itself checks the
+    credentials (basic, or its token service), so it works with no engine, as in a pod; they
+    are stored where Docker stores them (a credential helper when one is configured)."""
+    from .distribution import RegistryClient
+
     host = registry_host(registry)
     password = password_stdin if isinstance(password_stdin, str) else password_stdin.read()
     password = password.rstrip("\r\n")
@@ -265,13 +268,8 @@ def login(registry: str, username: str, password_stdin: str | IO[str]) -> str:
         raise RegistryError("login needs a username and a password on stdin",
                             hint=f"echo \"$TOKEN\" | jupyter containerize login {host} "
                                  "--username USER --password-stdin")
-    api = engine.client().api  # the selected engine (DOCKER_HOST, context, TLS, ssh)
-    try:
-        api.login(username, password, registry=host, reauth=True)
-    except docker.errors.APIError as exc:
-        raise classify(str(exc.explanation or exc), host) from exc
-    except docker.errors.DockerException as exc:
-        raise classify(str(exc), host) from exc
+    client = RegistryClient(host, auth={"username": username, "password": password})
+    client.request("GET", "/v2/")  # 401 (refused credentials) or unreachable: one line
     _store_login(host, username, password)
     return f"Login Succeeded ({username} at {host})"
 

@@ -16,11 +16,12 @@ EXAMPLE_PYTHON = ROOT / ".venv-example" / "bin" / "python"
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`jupyter-containerize ARGS` as a user runs it."""
+        cwd: Path | None = None, input_text: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """`jupyter-containerize ARGS` as a user runs it (``input_text`` on its stdin)."""
     exe = Path(sys.executable).with_name("jupyter-containerize")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=cwd)
+                          env={**os.environ, **(env or {})}, cwd=cwd, input=input_text)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
