@@ -17,6 +17,7 @@ command -v patchelf >/dev/null 2>&1 || need_pkgs+=(patchelf)
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+{ command -v podman && command -v catatonit; } >/dev/null 2>&1 || need_pkgs+=(podman catatonit)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium fonts-liberation)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -56,3 +57,9 @@ YML
   for _ in $(seq 1 40); do curl -s -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" && break; sleep 0.25; done
 fi
 log "registry: 127.0.0.1:$REG_PORT"
+
+# The root filesystem of the containerd-image-store engine (Debian trixie's dockerd 26, run by
+# scripts/second-engine.sh for the tests): built once with mmdebstrap and cached in $STATE.
+# No engine is started from it here.
+JC_STATE_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/second-engine.sh" prepare
+log "containerd-store engine root: $STATE/trixie-engine-root"
