@@ -37,6 +37,11 @@ class ContainerizeConfig(Configurable):
         False, help="Keep the CA bundle in the image's trust store."
     ).tag(config=True)
     registry = Unicode("", help="Team registry host[:port][/namespace].").tag(config=True)
+    insecure_registries = List(
+        Unicode(),
+        help="Registry hosts reached without TLS verification (as the engine's "
+        "insecure-registries); the engine's own list is honoured too.",
+    ).tag(config=True)
     team_repositories = List(
         Unicode(), help="Repositories to read when the registry has no catalog."
     ).tag(config=True)

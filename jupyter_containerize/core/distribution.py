@@ -96,7 +96,25 @@ def certs_dir(host: str) -> Path | None:
 
 
 def insecure_hosts() -> set[str]:
-    return {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
+    """Hosts trusted without TLS verification: the configuration's, the environment's
+    (``$JUPYTER_CONTAINERIZE_INSECURE_REGISTRIES``), and the engine's insecure registries."""
+    from .config import load_config
+
+    hosts = {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
+    hosts.update(load_config().insecure_registries)
+    return hosts | _engine_insecure()
+
+
+def _engine_insecure() -> set[str]:
+    """The engine's ``insecure-registries`` (its CIDR entries are not matched by name)."""
+    from . import engine
+
+    try:
+        info = engine.client().info()
+    except ContainerizeError:
+        return set()  # no engine: the configuration alone decides
+    configs = (info.get("RegistryConfig") or {}).get("IndexConfigs") or {}
+    return {name for name, c in configs.items() if not c.get("Secure", True)}
 
 
 def tls_context(folder: Path | None) -> ssl.SSLContext:
@@ -825,11 +843,10 @@ def read_image(reference: str, *, platform: str = "linux/amd64", insecure: bool 
 
 
 def blob_cache() -> Path:
-    from .paths import cache_dir
+    """Our blob store (core.imagestore): configs read here are kept with those we made."""
+    from .imagestore import blob_dir
 
-    path = cache_dir() / "blobs" / "sha256"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return blob_dir()
 
 
 def _cached_blob(reg: RegistryClient, name: str, digest: str) -> bytes:
