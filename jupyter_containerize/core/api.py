@@ -1,4 +1,4 @@
-"""One function per verb (DESIGN section 1). Every front end calls these and nothing else.
+"""One function per verb. Every front end calls these and nothing else.
 
 Each verb takes keyword options spelled as the CLI spells them and an optional ``progress``
 callable that receives :class:`~jupyter_containerize.core.progress.Event` objects.

@@ -1,4 +1,4 @@
-"""Base images: find one for a kernel's Python, or bootstrap one offline (DESIGN section 5).
+"""Base images: find one for a kernel's Python, or bootstrap one offline.
 
 Order of :func:`find_base`: a configured reference; ``python:X.Y.Z-slim`` then
 ``python:X.Y-slim`` (in the engine, or pulled when a registry answers); then a base we
@@ -400,7 +400,7 @@ def best_bootstrapped(bases: list[BaseImage], python_version: str) -> Optional[B
 def find_base(
     client: Any, python_version: str, configured: Optional[str] = None, *, pull: bool = True
 ) -> BaseImage:
-    """The base image for a kernel's Python ``X.Y[.Z]`` (DESIGN section 5 order)."""
+    """The base image for a kernel's Python ``X.Y[.Z]`` (in order: configured, official, bootstrapped)."""
     minor = minor_of(python_version)
     if configured:
         return _configured(client, configured, python_version, pull)

@@ -1,4 +1,4 @@
-"""The team's images as the registry holds them, read WITHOUT pulling (DESIGN section 8).
+"""The team's images as the registry holds them, read WITHOUT pulling.
 
 Registry HTTP API v2 through :class:`distribution.RegistryClient`: ``/v2/_catalog`` where the
 registry offers it (else the configured ``team_repositories``), ``/v2/<name>/tags/list``, the

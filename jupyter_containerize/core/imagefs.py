@@ -1,4 +1,4 @@
-"""The image's file-system layout and the layers that carry it (DESIGN sections 2 and 3)."""
+"""The image's file-system layout and the layers that carry it."""
 
 from __future__ import annotations
 

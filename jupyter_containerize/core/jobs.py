@@ -1,4 +1,4 @@
-"""The one store of runs and jobs (DESIGN section 7): SQLite under the Jupyter data directory.
+"""The one store of runs and jobs: SQLite under the Jupyter data directory.
 
 The CLI, the magic, the widget and the server all write here at once: WAL mode, a busy
 timeout, one connection per store guarded by a lock. Runs are jobs of kind ``run`` whose

@@ -1,4 +1,4 @@
-"""Kubernetes and KServe manifests for a serving image: export, validate, apply (DESIGN 9).
+"""Kubernetes and KServe manifests for a serving image: export, validate, apply.
 
 ``export_manifests`` writes a Deployment, a Service, a HorizontalPodAutoscaler and a KServe
 InferenceService as YAML. ``validate_manifests`` checks the core kinds against the Kubernetes

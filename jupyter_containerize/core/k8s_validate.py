@@ -1,4 +1,4 @@
-"""Validation of Kubernetes and KServe manifests, offline (DESIGN 9).
+"""Validation of Kubernetes and KServe manifests, offline.
 
 Core kinds are checked against the Kubernetes OpenAPI schemas bundled with
 ``kubernetes-validate``; an InferenceService against KServe's CRD schema (``schemas/``) with

@@ -1,4 +1,4 @@
-"""Label keys and image naming shared by everything we create (DESIGN section 3)."""
+"""Label keys and image naming shared by everything we create."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The types the verbs return (DESIGN section 1). Plain dataclasses with a JSON round trip."""
+"""The types the verbs return. Plain dataclasses with a JSON round trip."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Push, pull and login: images shared through a team registry (DESIGN section 8).
+"""Push, pull and login: images shared through a team registry.
 
 Credentials come only from the Docker credential configuration (``$DOCKER_CONFIG`` or
 ``~/.docker/config.json``, with its ``credsStore`` / ``credHelpers``), read through the Docker

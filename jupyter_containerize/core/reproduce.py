@@ -1,4 +1,4 @@
-"""Did the run reproduce the notebook's saved outputs? (DESIGN section 7)
+"""Did the run reproduce the notebook's saved outputs?
 
 Each code cell's saved outputs are compared with the executed ones: stdout and stderr streams,
 ``text/plain`` results and errors (``ename: evalue``). Numbers match within a relative
@@ -124,7 +124,7 @@ def _first_difference(saved: str, executed: str) -> str:
 
 
 def _short(text: str, width: int = 60) -> str:
-    """``text`` quoted for a detail: what looks like a credential never is (DESIGN 6)."""
+    """``text`` quoted for a detail: what looks like a credential never is."""
     text = text.strip()
     for kind, pattern in SECRET_PATTERNS.items():
         text = pattern.sub(f"<{kind}>", text)

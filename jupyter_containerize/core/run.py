@@ -1,4 +1,4 @@
-"""papermill in the image: executed notebook, artifacts, reproduction report (DESIGN 6, 7).
+"""papermill in the image: executed notebook, artifacts, reproduction report.
 
 A run is a job of kind ``run`` in the one store. Its container is created from the image,
 the notebook (and any ``--data``) copied in, the working folder snapshotted, papermill started

@@ -1,6 +1,6 @@
 """The verbs the server runs as jobs: which options each takes, and the call into ``core.api``.
 
-Option names keep the CLI's spelling (DESIGN section 1). A request body is checked here before
+Option names keep the CLI's spelling. A request body is checked here before
 any job is created, so a bad body is a 400 that names the option, never a failed job.
 """
 
@@ -95,7 +95,7 @@ def _type_hint(name: str, wanted: Any) -> str:
 
 
 def check_allowed(kind: str, config: Any, options: dict[str, Any] | None = None) -> None:
-    """403 when an administrator switched this verb off (DESIGN section 9)."""
+    """403 when an administrator switched this verb off."""
     switch = SWITCH.get(kind)
     if kind == "build" and options and options.get("push"):
         check_allowed("push", config)

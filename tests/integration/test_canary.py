@@ -1,4 +1,4 @@
-"""The canary (DESIGN section 6): a fake token planted in a saved output, a `.env` file, an
+"""The canary: a fake token planted in a saved output, a `.env` file, an
 `--env` value and a private index password reaches no image layer (`docker save`), no container
 log, not the job store, no run record, not the lock, not the build cache and not the server log.
 

@@ -1,4 +1,4 @@
-"""A server start ends the jobs whose work died with the previous server (DESIGN section 7)."""
+"""A server start ends the jobs whose work died with the previous server."""
 
 from __future__ import annotations
 

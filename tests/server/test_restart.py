@@ -1,5 +1,5 @@
 """A real `jupyter server` killed during a build and started again: the job is still listed,
-and it ends `failed` with "server stopped" instead of staying `running` (DESIGN section 7)."""
+and it ends `failed` with "server stopped" instead of staying `running`."""
 
 from __future__ import annotations
 

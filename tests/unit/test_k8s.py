@@ -1,4 +1,4 @@
-"""Kubernetes and KServe manifests: export, validation with negative cases, apply (DESIGN 9)."""
+"""Kubernetes and KServe manifests: export, validation with negative cases, apply."""
 
 from __future__ import annotations
 
