@@ -400,7 +400,7 @@ def best_bootstrapped(bases: list[BaseImage], python_version: str) -> Optional[B
 def find_base(
     client: Any, python_version: str, configured: Optional[str] = None, *, pull: bool = True
 ) -> BaseImage:
-    """The base image for a kernel's Python ``X.Y[.Z]`` (in order: configured, official, bootstrapped)."""
+    """The base image for a kernel's Python ``X.Y[.Z]``: configured, official, bootstrapped."""
     minor = minor_of(python_version)
     if configured:
         return _configured(client, configured, python_version, pull)
