@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -62,3 +63,28 @@ def engine_or_skip() -> object:
         if CI:
             pytest.fail(f"CI=true and no engine: {exc.one_line()}")
         pytest.skip(f"no Docker engine answers: {exc.one_line()}")
+
+
+# a local project the tests install editable into a kernel's environment
+LOCAL_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "teamhelpers"
+version = "0.3.1"
+"""
+
+# the variables that select an engine, as the docker CLI reads them
+ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_TLS",
+                    "DOCKER_CERT_PATH")
+
+
+def fresh_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Docker config folder and no engine variables: what a fresh user has."""
+    folder = tmp_path / "docker-config"
+    folder.mkdir()
+    for var in ENGINE_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(folder))
+    return folder

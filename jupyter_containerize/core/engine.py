@@ -368,7 +368,8 @@ def known_chain_ids() -> set[str]:
         except docker.errors.NotFound:
             continue
         except docker.errors.APIError as exc:
-            if exc.status_code == 404:
+            # 404, or a 500 "layer does not exist" for an image removed while inspected
+            if exc.status_code == 404 or "does not exist" in str(exc.explanation or ""):
                 continue
             raise
         layers = (attrs.get("RootFS") or {}).get("Layers") or []

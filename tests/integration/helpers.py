@@ -67,3 +67,28 @@ def versions_in(python: str, *names: str) -> dict[str, str]:
     out = subprocess.run([python, "-c", code, *names], capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out)
+
+
+def local_package(folder: Path) -> Path:
+    """The local project ``teamhelpers`` (``greet()`` says hello) written into ``folder``."""
+    from jc_support import LOCAL_PYPROJECT
+
+    (folder / "teamhelpers").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(LOCAL_PYPROJECT)
+    (folder / "teamhelpers" / "__init__.py").write_text("def greet():\n    return 'hello'\n")
+    return folder
+
+
+def example_project(root: Path, note: str) -> Path:
+    """A copy of the example (without its lock and models) whose notebook has one more cell
+    saying ``note``, so its project layer is this test's own; returns the notebook."""
+    import json
+    import shutil
+
+    project = root / "project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.lock.json", "model*"))
+    nb = project / "classifier.ipynb"
+    data = json.loads(nb.read_text())
+    data["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [note]})
+    nb.write_text(json.dumps(data))
+    return nb

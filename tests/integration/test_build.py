@@ -15,6 +15,7 @@ from helpers import (
     EXAMPLE_PYTHON,
     assert_one_line_error,
     cli,
+    local_package,
     make_venv,
     notebook,
     run_in_image,
@@ -27,24 +28,12 @@ from jupyter_containerize.core.models import EnvironmentSpec
 
 pytestmark = pytest.mark.engine
 
-LOCAL_PKG = """
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "teamhelpers"
-version = "0.3.1"
-"""
-
 
 @pytest.fixture(scope="module")
 def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """A venv with a PyPI package and a local editable package, used by a live kernel."""
     root = tmp_path_factory.mktemp("kernel-env")
-    pkg = root / "project" / "teamhelpers_src"
-    (pkg / "teamhelpers").mkdir(parents=True)
-    (pkg / "pyproject.toml").write_text(LOCAL_PKG)
-    (pkg / "teamhelpers" / "__init__.py").write_text("def greet():\n    return 'hello'\n")
+    pkg = local_package(root / "project" / "teamhelpers_src")
     python = make_venv(root / "venv", sys.executable, "ipykernel", "tomli==2.0.1", "-e", str(pkg))
     nb = notebook(root / "project" / "analysis.ipynb",
                   "import tomli, teamhelpers\nprint(teamhelpers.greet())")

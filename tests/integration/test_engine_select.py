@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from helpers import assert_one_line_error, cli
-from jc_support import TEST_LABEL, TEST_RUN_ID
+from jc_support import TEST_LABEL, TEST_RUN_ID, fresh_docker_config
 from tls_support import Certs, make_certs
 
 from jupyter_containerize.core import engine
@@ -30,8 +30,6 @@ from jupyter_containerize.core.errors import BuildError, EngineUnavailableError
 
 pytestmark = pytest.mark.engine
 SOCKET = "/var/run/docker.sock"
-SELECTING = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_TLS",
-             "DOCKER_CERT_PATH")
 
 
 def _close(*socks: socket.socket) -> None:
@@ -140,12 +138,7 @@ def tls_engine(docker_client: object, certs: Certs) -> Iterator[Proxy]:
 @pytest.fixture
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No engine variables and an empty Docker config folder; returns that folder."""
-    folder = tmp_path / "docker-config"
-    folder.mkdir()
-    for var in SELECTING:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(folder))
-    return folder
+    return fresh_docker_config(tmp_path, monkeypatch)
 
 
 def docker_cli(*args: str) -> subprocess.CompletedProcess[str]:

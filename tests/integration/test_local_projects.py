@@ -10,31 +10,19 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import make_venv, notebook, run_in_image
+from helpers import local_package, make_venv, notebook, run_in_image
 
 from jupyter_containerize.core import api, engine
 from jupyter_containerize.core.progress import Event
 
 pytestmark = pytest.mark.engine
 
-LOCAL_PKG = """
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "teamhelpers"
-version = "0.3.1"
-"""
-
 
 @pytest.fixture(scope="module")
 def editable_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A venv with the local package ``teamhelpers`` installed editable, and a notebook."""
     root = tmp_path_factory.mktemp("local-projects")
-    pkg = root / "project" / "teamhelpers_src"
-    (pkg / "teamhelpers").mkdir(parents=True)
-    (pkg / "pyproject.toml").write_text(LOCAL_PKG)
-    (pkg / "teamhelpers" / "__init__.py").write_text("def greet():\n    return 'hello'\n")
+    pkg = local_package(root / "project" / "teamhelpers_src")
     python = make_venv(root / "venv", sys.executable, "-e", str(pkg))
     nb = notebook(root / "project" / "analysis.ipynb",
                   "import teamhelpers\nprint(teamhelpers.greet())")

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import random
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli
+from helpers import EXAMPLE_PYTHON, assert_one_line_error, cli, example_project
 from jc_support import TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
 
 from jupyter_containerize.core import layers
@@ -51,13 +50,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     proc = cli("login", REGISTRY, "--username", USER, "--password-stdin",
                env={**env, "DOCKER_HOST": NO_ENGINE}, input_text=PASSWORD + "\n")
     assert proc.returncode == 0, proc.stderr
-    project = root / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.lock.json", "model*"))
-    nb = project / "classifier.ipynb"
-    data = json.loads(nb.read_text())
-    data["cells"].append({"cell_type": "markdown", "metadata": {},
-                          "source": [f"no-engine test {TEST_RUN_ID}"]})
-    nb.write_text(json.dumps(data))
+    nb = example_project(root, f"no-engine test {TEST_RUN_ID}")
     yield {"env": env, "root": root, "nb": nb}
     # what this module pushed, under its own namespace
     for repo in ("jupyter-containerize/base", "classifier", "whole"):

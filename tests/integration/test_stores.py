@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import EXAMPLE, EXAMPLE_PYTHON, ROOT, cli
+from helpers import EXAMPLE_PYTHON, ROOT, cli, example_project
 from jc_support import TEST_LABEL, TEST_RUN_ID, copy_image, engine_or_skip, skip_or_fail
 
 pytestmark = pytest.mark.engine
@@ -62,13 +61,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         host = request.getfixturevalue("containerd_engine")
         copy_image(_base_reference(), host)
     root = tmp_path_factory.mktemp("store")
-    project = root / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.lock.json", "model*"))
-    nb = project / "classifier.ipynb"
-    data = json.loads(nb.read_text())
-    data["cells"].append({"cell_type": "markdown", "metadata": {},
-                          "source": [f"stores test {TEST_RUN_ID} {request.param}"]})
-    nb.write_text(json.dumps(data))
+    nb = example_project(root, f"stores test {TEST_RUN_ID} {request.param}")
     env = {"DOCKER_HOST": host, "JUPYTER_CONTAINERIZE_DATA_DIR": str(root / "data"),
            "JUPYTER_CONTAINERIZE_LABELS": f"{TEST_LABEL}={TEST_RUN_ID}"}
     info = json.loads(_docker(host, "info", "--format", "{{json .}}").stdout)

@@ -14,13 +14,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from jc_support import fresh_docker_config
 from tls_support import Certs, make_certs
 
 from jupyter_containerize.core import engine
 from jupyter_containerize.core.errors import EngineUnavailableError
-
-SELECTING = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_TLS",
-             "DOCKER_CERT_PATH")
 
 
 @pytest.fixture
@@ -28,12 +26,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Docker config folder and no engine variables: what a fresh user has."""
     if shutil.which("docker") is None:
         pytest.skip("the docker CLI is not installed")
-    folder = tmp_path / "docker-config"
-    folder.mkdir()
-    for var in SELECTING:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(folder))
-    return folder
+    return fresh_docker_config(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")

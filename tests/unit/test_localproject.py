@@ -8,23 +8,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from jc_support import LOCAL_PYPROJECT
 
 from jupyter_containerize.core import localproject as lp
 from jupyter_containerize.core.errors import BuildError
 
-PYPROJECT = """
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "teamhelpers"
-version = "0.3.1"
-"""
-
 
 def _project(root: Path) -> Path:
     (root / "teamhelpers" / "build").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "pyproject.toml").write_text(LOCAL_PYPROJECT)
     (root / "teamhelpers" / "__init__.py").write_text("def greet():\n    return 'hello'\n")
     # a subpackage named like a build folder is source, not an artifact
     (root / "teamhelpers" / "build" / "__init__.py").write_text("STEPS = 3\n")
