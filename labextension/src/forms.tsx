@@ -18,6 +18,7 @@ export function BuildForm(props: {
 }): JSX.Element {
   const [lock, setLock] = React.useState('full');
   const [noCache, setNoCache] = React.useState(false);
+  const [pushTo, setPushTo] = React.useState('');
   return (
     <Section title="Build">
       <div className="jp-Containerize-row">
@@ -42,8 +43,24 @@ export function BuildForm(props: {
         </label>
       </div>
       <div className="jp-Containerize-row">
+        <label htmlFor="jp-containerize-push-to">Push to</label>
+        <input
+          id="jp-containerize-push-to"
+          type="text"
+          placeholder="optional: HOST/NAME:TAG (works with no engine)"
+          value={pushTo}
+          onChange={e => setPushTo(e.target.value.trim())}
+        />
+      </div>
+      <div className="jp-Containerize-row">
         <Button
-          onClick={() => props.onBuild({ lock, no_cache: noCache })}
+          onClick={() =>
+            props.onBuild(
+              pushTo
+                ? { lock, no_cache: noCache, push: pushTo }
+                : { lock, no_cache: noCache }
+            )
+          }
           disabled={!!props.disabled}
           title={props.disabled ?? 'Build the image of this notebook'}
         >

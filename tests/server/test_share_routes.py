@@ -194,3 +194,28 @@ async def _kernel(api_call: Any, jp_fetch: Any, pinned: str) -> None:
     # Jupyter's own kernelspec list, which the Lab reads, has it too
     specs = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
     assert name in specs, sorted(specs)
+
+
+@pytest.mark.engine
+@pytest.mark.registry
+async def test_a_build_job_with_push_pushes_and_pins(
+    api_call: Any, notebook: str, built: dict[str, Any], finish_job: Any
+) -> None:
+    """The Lab's Build with "Push to": one job builds the notebook and pushes it."""
+    target = f"{REGISTRY}/jc-routes-{RUN_ID}".lower() + "/classifier:rest"
+    options = {"python": str(EXAMPLE_PYTHON), "push": target}
+    status, job = await api_call("POST", "jobs",
+                                 body={"kind": "build", "notebook": notebook, "options": options})
+    assert status == 202, job
+    done = await finish_job(job["id"], 900)
+    assert done["status"] == "succeeded", done["error"]
+    pinned = done["result"]["reference"]
+    try:
+        assert pinned.startswith(target.rsplit(":", 1)[0] + "@sha256:"), pinned
+        digest = pinned.split("@", 1)[1]
+        head = requests.head(f"http://{REGISTRY}/v2/{target.split('/', 1)[1].rsplit(':', 1)[0]}"
+                             "/manifests/rest", auth=(USER, PASSWORD), timeout=30,
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        assert head.headers.get("Docker-Content-Digest") == digest
+    finally:
+        _forget(pinned)
