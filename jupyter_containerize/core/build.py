@@ -246,7 +246,7 @@ def build(
             hint="pass a --base with that minor version",
         )
     plan = _Plan(nb_path, nb_json, lockdata, lpath, base_img, platform, cfg, rep, no_cache)
-    plan.remote, plan.push_to = remote, push
+    plan.remote, plan.push_to, plan.kernel_python = remote, push, python
     repo = labels.repository_name(nb_path.stem)
     reference = tag or f"{repo}:{plan.image_hash[:12]}"
     env_ref = f"{repo}:env-{plan.env_hash[:12]}"
@@ -325,6 +325,7 @@ class _Plan:
         self.minor = ".".join(lockdata["python"]["version"].split(".")[:2])
         self.remote: Any = None  # a base in a registry, when no engine answers
         self.push_to: str | None = None
+        self.kernel_python: str | None = None  # the kernel's interpreter, when given
         self.root = nb_path.parent
         self.notebook_rel = nb_path.name
         # The notebook as saved, byte for byte, unless its outputs were stripped.

@@ -52,7 +52,7 @@ def import_check(plan: Any, folders: list[Path], modules: list[str]) -> str | No
     here = HOST_PLATFORMS.get(host_platform.machine().lower(), "")
     if host_platform.system() != "Linux" or here != plan.platform:
         return f"this machine is not {plan.platform}"
-    python = installer.compile_python_for(minor, None)
+    python = installer.compile_python_for(minor, plan.kernel_python)  # the kernel's first
     if python is None:
         return f"this machine has no Python {minor} to import with"
     if not modules:
