@@ -1,6 +1,6 @@
 """Container-side engine helpers for runs: create, copy files in and out, wait, logs, cleanup.
 
-Files move with put/get archive only (DESIGN section 6), so a remote engine works the same.
+Files move with put/get archive only, so a remote engine works the same.
 Every container carries ``io.jupyter-containerize.managed=true`` so a crash leaves something
 ``prune`` can find.
 """
@@ -23,7 +23,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
-from . import engine, labels
+from . import engine, labels, podman
 from .errors import RunError
 
 UID = 1000
@@ -74,6 +74,7 @@ def create(
         options["mem_limit"] = memory
     if gpus:
         options["device_requests"] = device_requests(gpus)
+        podman.refuse_gpus()
     try:
         return engine.client().containers.create(image, command, **options)
     except docker.errors.ImageNotFound as exc:
@@ -87,6 +88,9 @@ def start(container: Container) -> None:
         container.start()
     except docker.errors.APIError as exc:
         explanation = str(exc.explanation or exc)
+        lacks = podman.lacking(explanation)
+        if lacks is not None:
+            raise RunError(f"the container did not start: {lacks[0]}", hint=lacks[1]) from exc
         hint = "the image lacks papermill's tool environment; rebuild it with `build`"
         if "gpu" in explanation.lower():
             hint = "this engine has no GPU runtime: drop --gpus or install the NVIDIA toolkit"

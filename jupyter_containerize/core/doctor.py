@@ -29,6 +29,10 @@ def _engine() -> str:
 
     ep = engine.endpoint()  # raises with the context's name when the context is unusable
     info = engine.client().version()
+    from .podman import version_of
+
+    if (podman := version_of(info)) is not None:  # Podman's Docker-compatible API
+        return f"Podman {podman} (Docker API {info.get('ApiVersion')}) at {ep.describe()}"
     return f"Docker {info.get('Version')} at {ep.describe()}"
 
 

@@ -503,7 +503,17 @@ def run_once(
         labels={labels.MANAGED: "true", **(extra_labels or {})},
     )
     try:
-        container.start()
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            from .podman import lacking
+
+            text = str(exc.explanation or exc)
+            lacks = lacking(text)
+            raise BuildError(
+                f"a container of {image} did not start: {lacks[0] if lacks else text}",
+                hint=lacks[1] if lacks else "see the engine's message",
+            ) from exc
         status = container.wait(timeout=600)
         output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         return int(status.get("StatusCode", 1)), output

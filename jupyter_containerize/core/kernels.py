@@ -26,7 +26,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import KernelProvisionerBase
 from traitlets import Unicode
 
-from . import containers, engine, imagefs, labels
+from . import containers, engine, imagefs, labels, podman
 from .config import load_config
 from .errors import ContainerizeError, NotFoundError, RunError
 
@@ -120,6 +120,9 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             raise RunError(f"image {self.image} is not in the engine",
                            hint=f"pull it: jupyter containerize pull {self.image}") from exc
         except docker.errors.APIError as exc:
+            lacks = podman.lacking(str(exc.explanation or exc))
+            if lacks is not None:
+                raise RunError(lacks[0], hint=lacks[1]) from exc
             raise RunError(f"the engine refused the kernel container: {exc.explanation}",
                            hint="see the engine's message") from exc
 

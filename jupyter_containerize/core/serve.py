@@ -155,6 +155,10 @@ def serve(
     rep = Reporter(progress)
     if name is not None:
         valid_name(name)
+    if replicas is not None:
+        from .podman import refuse_replicas
+
+        refuse_replicas()
     src = resolve_model(model)
     notebook = notebook or (src.notebook if (src.notebook and not image) else None)
     if port is not None and not 0 < int(port) < 65536:

@@ -32,6 +32,8 @@ import requests
 from helpers import EXAMPLE_PYTHON, ROOT, cli, example_project
 from jc_support import TEST_LABEL, TEST_RUN_ID, copy_image, engine_or_skip, skip_or_fail
 
+from jupyter_containerize.core import labels
+
 pytestmark = pytest.mark.engine
 MAIN = "unix:///var/run/docker.sock"
 
@@ -194,3 +196,26 @@ def test_run_with_a_parameter_and_serve_the_model(
         assert len(answer.json()["predictions"]) == 3
     finally:
         cli("stop", name, env=store["env"])
+
+
+def test_every_image_made_here_is_complete(
+        store: dict[str, Any], rebuilt: dict[str, Any], tmp_path: Path) -> None:
+    """Last on each store: every image this run made on the containerd store (environment,
+    notebook and serving images), and the serving image on the layer store (the others were
+    checked above), export with each layer hashing to its diff ID."""
+    def label(ref: str, key: str) -> str:
+        return _docker(store["host"], "image", "inspect", "-f",
+                       f'{{{{index .Config.Labels "{labels.PREFIX}{key}"}}}}', ref).stdout.strip()
+
+    ours = label(rebuilt["second"], "env.hash")
+    refs = [r for r in _docker(store["host"], "images", "--filter",
+                               f"label={TEST_LABEL}={TEST_RUN_ID}", "--format",
+                               "{{.Repository}}:{{.Tag}}").stdout.split()
+            if label(r, "env.hash") == ours]  # this module's images, not other tests'
+    roles = {r: label(r, "role") for r in refs}
+    assert {"environment", "serving"} <= set(roles.values()), roles
+    if store["kind"] == "layer store":
+        refs = [r for r in refs if roles[r] == "serving"]
+    for ref in refs:
+        count, bad = _saved_layers_match(store["host"], ref, tmp_path)
+        assert count > 5 and bad == [], (ref, bad)
