@@ -2,7 +2,7 @@
 
 ``kernel install REF`` writes a kernelspec whose ``metadata.kernel_provisioner`` names the
 ``containerize-docker`` provisioner below (an entry point of this package). On a local engine
-the kernel's working directory is bind-mounted at the same path (DESIGN section 6: a kernel
+the kernel's working directory is bind-mounted at the same path (a kernel
 must see the live files) and its five ports are published on 127.0.0.1 only; inside, ipykernel
 listens on 0.0.0.0 on fixed ports with the manager's key. On a remote engine the folder is
 copied in at start, and files written stay in the container. Interrupt is SIGINT through the
