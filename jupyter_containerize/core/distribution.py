@@ -606,16 +606,10 @@ def split_target(reference: str) -> tuple[str, str, str | None, str | None]:
 
 def image_manifest(config: Blob, layers: list[Blob],
                    annotations: dict[str, str] | None = None) -> bytes:
-    """An OCI image manifest's exact bytes (schema 2: config and layer descriptors)."""
-    manifest: dict[str, Any] = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": config.descriptor(),
-        "layers": [b.descriptor() for b in layers],
-    }
-    if annotations:
-        manifest["annotations"] = dict(sorted(annotations.items()))
-    return json.dumps(manifest, separators=(",", ":")).encode()
+    """An OCI image manifest's exact bytes: the same a load into an engine names."""
+    from .layers import oci_manifest
+
+    return oci_manifest(config.descriptor(), [b.descriptor() for b in layers], annotations)
 
 
 def push_image(reference: str, config: bytes, layers: list[Blob], *,
