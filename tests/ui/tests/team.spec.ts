@@ -37,10 +37,13 @@ async function forget(pinned: string): Promise<void> {
 
 test.describe.serial('Team images', () => {
   let pinned = '';
+  let direct = '';
   test.beforeAll(login);
   test.afterAll(async () => {
-    if (pinned) {
-      await forget(pinned);
+    for (const ref of [pinned, direct]) {
+      if (ref) {
+        await forget(ref);
+      }
     }
   });
 
@@ -71,6 +74,7 @@ test.describe.serial('Team images', () => {
     lap('pushed');
     await helper.field('pinned').scrollIntoViewIfNeeded();
     await helper.shot('team-01-push');
+
 
     await helper.panel.getByRole('tab', { name: 'Team images' }).click();
     await helper.panel.getByLabel('Search team images').fill(STEM.toUpperCase());
@@ -111,5 +115,17 @@ test.describe.serial('Team images', () => {
     await helper.shot('team-05-kernel');
     expect(path.basename(pinned)).toContain(STEM);
     await page.kernel.shutdownAll(); // the container of the kernel goes with it
+
+    // Build with "Push to": one job builds (here: reuses) the image and pushes it
+    await page.notebook.activate(`${STEM}.ipynb`);
+    await helper.panel.getByRole('tab', { name: 'Notebook' }).click();
+    const target = `${REGISTRY}/${STEM}-direct/classifier:lab`;
+    await build.getByLabel('Push to').fill(target, { timeout: 60000 });
+    await build.getByRole('button', { name: 'Build' }).click();
+    expect(await helper.waitForJob(10 * 60 * 1000)).toBe('succeeded');
+    await expect(helper.field('last-image')).toContainText(`${REGISTRY}/${STEM}-direct/classifier@sha256:`);
+    direct = ((await helper.field('last-image').textContent()) ?? '').replace('Last built:', '').trim();
+    await build.getByLabel('Push to').fill('');
+    lap('built with push');
   });
 });
