@@ -207,7 +207,7 @@ def holding(store: str, engine_id: str) -> Holding:
     from . import engine
 
     if store == CONTAINERD:
-        ids = {str(i.id) for i in engine.client().images.list(all=True)}
+        ids = {str(i) for i in engine.client().api.images(all=True, quiet=True)}
         return Holding(CONTAINERD, blobs=held_blobs(engine_id, ids))
     return Holding(LAYER_STORE, chains=engine.known_chain_ids())
 
