@@ -33,7 +33,10 @@ def _engine() -> str:
 
     if (podman := version_of(info)) is not None:  # Podman's Docker-compatible API
         return f"Podman {podman} (Docker API {info.get('ApiVersion')}) at {ep.describe()}"
-    return f"Docker {info.get('Version')} at {ep.describe()}"
+    from .imagestore import kind
+
+    store = kind(engine.client().info())
+    return f"Docker {info.get('Version')} at {ep.describe()}; {store}"
 
 
 def _base() -> str:

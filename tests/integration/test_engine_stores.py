@@ -83,3 +83,13 @@ def test_a_copied_image_runs_a_command_and_publishes_a_port(
         assert "Directory listing" in answer.text
     finally:
         server.remove(force=True)
+
+
+def test_doctor_names_the_kind_of_image_store(containerd_engine: str) -> None:
+    from helpers import cli
+
+    for host, store in ((containerd_engine, "containerd image store"),
+                        ("unix:///var/run/docker.sock", "layer store")):
+        proc = cli("doctor", env={"DOCKER_HOST": host})
+        line = next(ln for ln in proc.stdout.splitlines() if "engine:" in ln)
+        assert line.startswith("ok") and line.endswith(store), line
