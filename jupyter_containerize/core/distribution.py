@@ -636,11 +636,13 @@ def push_image(reference: str, config: bytes, layers: list[Blob], *,
     rep.emit(Event("phase", f"pushing {host}/{name}:{tag or '(by digest)'}", phase="push"))
     started = time.perf_counter()
     done: set[str] = set()
+    held = _held_blobs(reg, name, blobs, scope)
     for i, blob in enumerate(blobs, 1):
         if blob.digest in done:
             continue
         done.add(blob.digest)
-        outcome = _push_blob(reg, name, blob, sources, scope, chunk_size, st, rep)
+        outcome = ("exists" if blob.digest in held
+                   else _push_blob(reg, name, blob, sources, scope, chunk_size, st, rep))
         st.outcomes[blob.digest] = outcome
         if outcome == "exists":
             st.skipped += 1
@@ -706,6 +708,19 @@ def _mount_sources(host: str, name: str, mount_from: list[str]) -> list[str]:
         if repo and repo != name and repo not in out:
             out.append(repo)
     return out
+
+
+def _held_blobs(reg: RegistryClient, name: str, blobs: list[Blob], scope: str) -> set[str]:
+    """The blobs the repository already has, asked for all at once (HEADs in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    digests = sorted({b.digest for b in blobs})
+    if not digests:
+        return set()
+    reg.has_blob(name, digests[0], scope)  # one first: any token is fetched once, here
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda d: reg.has_blob(name, d, scope), digests))
+    return {d for d, yes in zip(digests, found) if yes}
 
 
 def _push_blob(reg: RegistryClient, name: str, blob: Blob, sources: list[str], scope: str,
