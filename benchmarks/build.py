@@ -1,10 +1,15 @@
-"""Build benchmark: our `build` against a plain Dockerfile, on the example, in one run.
+"""Build benchmark: our `build` against a plain Dockerfile, on the example, on both kinds of
+engine image store, in one run.
 
 Both sides start from the same bootstrapped base image, install exactly the lock's pins from
 the same package index with no local wheelhouse or warm cache, and compile bytecode. Ours is
 the public CLI as a subprocess with the user's defaults; the baseline is a Dockerfile with
 `pip install --no-cache-dir -r requirements.txt` and `COPY . .`, built by the Docker SDK's
-classic builder. See DESIGN section 12.
+classic builder on the same engine. Each measure is taken on the layer store (the main
+engine, overlay2) and on the containerd image store (a second engine started for the run by
+scripts/second-engine.sh). The cold build is also set against its floor, measured in the same
+run: `uv pip install --target` of the same pins with an empty cache (parallel download and
+install) plus one `docker load` of the built image's bytes. See DESIGN section 12.
 
     python benchmarks/build.py [--quick]
 """
@@ -21,38 +26,102 @@ import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from common import Table, machine_facts, write_results  # noqa: E402
+from common import LABEL, Table, machine_facts, write_results  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "classifier"
 CLI = Path(sys.executable).with_name("jupyter")
-BENCH_LABEL = "io.jupyter-containerize.benchmark"
+UV = Path(sys.executable).with_name("uv")
+SECOND_ENGINE = ROOT / "scripts" / "second-engine.sh"
+BENCH_LABEL = LABEL
+MARK = {BENCH_LABEL: "1"}
 CA = "/etc/ssl/certs/ca-certificates.crt"
+OURS_REPO = "jupyter-containerize/bench-nb"
+BASELINE_REPO = "jupyter-containerize-bench/baseline"
+PROBE = ("import socket; socket.create_connection(('pypi.org', 443), timeout=5).close()")
 
 
-def sh(*cmd: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+T0 = time.perf_counter()
+
+
+def step(what: str) -> None:
+    """Progress on stderr: seconds since the start and what comes next."""
+    print(f"[build {time.perf_counter() - T0:6.1f}s] {what}", file=sys.stderr, flush=True)
+
+
+def sh(*cmd: str, env: dict[str, str] | None = None,
+       timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@dataclass
+class Engine:
+    """One engine and its image store; ``host`` None is the main engine."""
+
+    key: str
+    title: str
+    host: str | None = None
+    baseline_network: str | None = None  # "host" when its bridge has no route out
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        self.version = str(self.client().version().get("Version", ""))
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host} if self.host else {}
+
+    def client(self) -> Any:
+        import docker
+
+        if self.host:
+            return docker.DockerClient(base_url=self.host, timeout=1800)
+        return docker.from_env(timeout=1800)
+
+    def remove(self, repo: str) -> None:
+        """Remove this benchmark's images named ``repo`` (labelled ones only)."""
+        cli = self.client()
+        for img in cli.images.list(name=repo, filters={"label": BENCH_LABEL}):
+            try:
+                cli.images.remove(img.id, force=True)
+            except Exception:  # noqa: BLE001 - gone already (a parent removed with a child)
+                pass
+        cli.images.prune(filters={"dangling": True, "label": BENCH_LABEL})
+
+    def size(self, ref: str) -> int:
+        return int(self.client().images.get(ref).attrs["Size"])
+
+    def reaches_pypi(self, base: str) -> bool:
+        """Whether a container on the engine's default network reaches PyPI."""
+        proc = sh("docker", "run", "--rm", "--label", f"{BENCH_LABEL}=1", base, "python3",
+                  "-c", PROBE, env=self.env, timeout=120)
+        return proc.returncode == 0
 
 
 class Ours:
     """`jupyter containerize build` as a user runs it, with caches of its own."""
 
-    def __init__(self, work: Path, python: Path) -> None:
-        self.work, self.python = work, python
-        self.cache = work / "our-cache"
+    def __init__(self, work: Path, python: Path, engine: Engine,
+                 share: Ours | None = None) -> None:
+        self.work, self.python, self.engine = work, python, engine
+        self.cache = share.cache if share else work / "our-cache"
+        self.uv_cache = share.uv_cache if share else work / "uv-cache"
         self.env = {"JUPYTER_CONTAINERIZE_CACHE_DIR": str(self.cache),
-                    "UV_CACHE_DIR": str(work / "uv-cache"),
-                    "JUPYTER_CONTAINERIZE_LABELS": f"{BENCH_LABEL}=1"}
+                    "UV_CACHE_DIR": str(self.uv_cache),
+                    "JUPYTER_CONTAINERIZE_LABELS": f"{BENCH_LABEL}=1", **engine.env}
 
     def cold_reset(self) -> None:
         shutil.rmtree(self.cache, ignore_errors=True)
-        shutil.rmtree(self.work / "uv-cache", ignore_errors=True)
-        _remove_images("jupyter-containerize/bench-nb")
+        shutil.rmtree(self.uv_cache, ignore_errors=True)
+        self.engine.remove(OURS_REPO)
 
     def build(self, nb: Path) -> tuple[float, str]:
         t0 = time.perf_counter()
@@ -60,15 +129,18 @@ class Ours:
                   env=self.env)
         took = time.perf_counter() - t0
         if proc.returncode != 0:
-            raise SystemExit(f"our build failed: {proc.stderr.strip()[-500:]}")
+            raise SystemExit(f"our build on the {self.engine.title} failed: "
+                             f"{proc.stderr.strip()[-500:]}")
+        step(f"ours, {self.engine.title}: {took:.2f} s")
         return took, proc.stdout.strip().splitlines()[-1]
 
 
 class Baseline:
     """A plain Dockerfile: pip install -r requirements.txt; COPY . . (classic builder)."""
 
-    def __init__(self, work: Path, base: str) -> None:
-        self.base, self.tag = base, "jupyter-containerize-bench/baseline:latest"
+    def __init__(self, work: Path, base: str, engine: Engine) -> None:
+        self.base, self.engine = base, engine
+        self.tag = f"{BASELINE_REPO}:latest"
         self.context = work / "baseline"
 
     def write(self, project: Path, pins: list[str]) -> None:
@@ -84,38 +156,24 @@ class Baseline:
             "WORKDIR /home/jovyan/work\nCOPY src/ .\nUSER 1000\n")
 
     def build(self, nocache: bool = False) -> float:
-        import docker
-
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             tar.add(self.context, arcname=".")
         buf.seek(0)
-        api = docker.from_env(timeout=1800).api
+        api = self.engine.client().api
         t0 = time.perf_counter()
         for chunk in api.build(fileobj=buf, custom_context=True, tag=self.tag, nocache=nocache,
-                               rm=True, forcerm=True, decode=True,
-                               labels={BENCH_LABEL: "1"}):
+                               rm=True, forcerm=True, decode=True, labels=MARK,
+                               network_mode=self.engine.baseline_network):
             if "error" in chunk:
-                raise SystemExit(f"baseline build failed: {chunk['error']}")
-        return time.perf_counter() - t0
+                raise SystemExit(f"baseline build on the {self.engine.title} failed: "
+                                 f"{chunk['error']}")
+        took = time.perf_counter() - t0
+        step(f"baseline, {self.engine.title}{' (no cache)' if nocache else ''}: {took:.2f} s")
+        return took
 
     def remove(self) -> None:
-        _remove_images(self.tag.split(":")[0])
-
-
-def _remove_images(repo: str) -> None:
-    import docker
-
-    cli = docker.from_env()
-    for img in cli.images.list(name=repo):
-        cli.images.remove(img.id, force=True)
-    cli.images.prune(filters={"dangling": True})
-
-
-def _size(ref: str) -> int:
-    import docker
-
-    return int(docker.from_env().images.get(ref).attrs["Size"])
+        self.engine.remove(BASELINE_REPO)
 
 
 def _pins(project: Path, stem: str) -> list[str]:
@@ -133,59 +191,267 @@ def _edit(nb: Path) -> None:
 def _base() -> str:
     import docker
 
-    for img in docker.from_env().images.list(name="jupyter-containerize/base"):
+    cli = docker.from_env()
+    found = cli.images.list(filters={"label": "io.jupyter-containerize.role=base"})
+    found += cli.images.list(name="jupyter-containerize/base")
+    for img in found:
         for tag in img.tags:
-            if "-py3.11" in tag:
+            if tag.startswith("jupyter-containerize/base:") and "-py3.11" in tag:
                 return str(tag)
     raise SystemExit("no 3.11 base: run `jupyter containerize base --bootstrap --python 3.11`")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="each measure once (CI)")
-    args = ap.parse_args()
-    reps = 1 if args.quick else 3
-    with tempfile.TemporaryDirectory(prefix="jc-bench-") as tmp:
-        work = Path(tmp)
-        project = work / "bench-nb"
-        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.lock.json", "model.*",
-                                                                        "*.run.json"))
-        nb = project / "classifier.ipynb"
-        nb = nb.rename(project / "bench-nb.ipynb")
-        venv = work / "venv"
-        sh(sys.executable, "-m", "venv", str(venv))
-        sh(str(venv / "bin/pip"), "install", "-q", "-r", str(EXAMPLE / "requirements.txt"))
-        ours, base = Ours(work, venv / "bin/python"), Baseline(work, _base())
-        table = Table("build", ["cold build", "no-op rebuild", "notebook-edit rebuild",
-                                "one package added", "image size (MB)"])
-        ours.cold_reset()
-        t_cold, ref = ours.build(nb)
-        base.remove()
-        base.write(project, _pins(project, "bench-nb"))
-        b_cold = base.build(nocache=True)
-        table.add("cold build", t_cold, b_cold, "<= 0.2x", t_cold <= 0.2 * b_cold, unit="s")
-        noop = min(ours.build(nb)[0] for _ in range(reps))
-        b_noop = min(base.build() for _ in range(reps))
-        table.add("no-op rebuild", noop, b_noop, "< 0.5 s", noop < 0.5, unit="s")
+# ---------------------------------------------------------------- the second engine
+
+
+def start_containerd_engine(folder: Path, base: str) -> Engine:
+    proc = sh("bash", str(SECOND_ENGINE), "start", str(folder), "--store", "containerd",
+              timeout=900)
+    if proc.returncode != 0:
+        raise SystemExit(f"the containerd-store engine did not start: {proc.stderr[-800:]}")
+    host = proc.stdout.strip().splitlines()[-1]
+    eng = Engine("containerd", "containerd store", host)
+    step(f"containerd-store engine {eng.version} up, copying the base into it")
+    copy = subprocess.run(["bash", "-c", 'docker save "$1" | DOCKER_HOST="$2" docker load',
+                           "copy", base, host], capture_output=True, text=True, timeout=900)
+    if copy.returncode != 0:
+        raise SystemExit(f"could not copy the base into the second engine: {copy.stderr[-500:]}")
+    return eng
+
+
+def stop_engine(folder: Path) -> None:
+    for _ in range(3):  # a stop racing the engine's last unmounts can leave the folder
+        sh("bash", str(SECOND_ENGINE), "stop", str(folder), timeout=300)
+        if not folder.exists():
+            return
+        time.sleep(2)
+
+
+# ---------------------------------------------------------------- the floor
+
+
+def floor_install(work: Path, python: Path, pins: list[str]) -> float:
+    """`uv pip install --target` of the lock's pins with an empty cache, bytecode compiled."""
+    folder, cache = work / "floor-target", work / "floor-uv-cache"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    req = work / "floor-requirements.txt"
+    req.write_text("\n".join(pins) + "\n")
+    t0 = time.perf_counter()
+    proc = sh(str(UV), "pip", "install", "--quiet", "--target", str(folder), "--python",
+              str(python), "--no-deps", "--compile-bytecode", "-r", str(req),
+              env={"UV_CACHE_DIR": str(cache)})
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"uv pip install --target failed: {proc.stderr[-500:]}")
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    step(f"floor: uv pip install --target: {took:.2f} s")
+    return took
+
+
+def save_image(engine: Engine, ref: str, archive: Path) -> None:
+    proc = sh("docker", "save", "-o", str(archive), ref, env=engine.env)
+    if proc.returncode != 0:
+        raise SystemExit(f"docker save {ref} failed: {proc.stderr[-500:]}")
+
+
+def floor_load(engine: Engine, archive: Path) -> float:
+    """One `docker load` of the saved image, after removing every image of ours (the base
+    stays, as it does for a cold build)."""
+    engine.remove(OURS_REPO)
+    t0 = time.perf_counter()
+    proc = sh("docker", "load", "-q", "-i", str(archive), env=engine.env)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"docker load failed: {proc.stderr[-500:]}")
+    archive.unlink()
+    step(f"floor: docker load, {engine.title}: {took:.2f} s")
+    return took
+
+
+# ---------------------------------------------------------------- one store
+
+
+@dataclass
+class Side:
+    """One store's project copy, our builder and its baseline, and what was measured."""
+
+    engine: Engine
+    project: Path
+    nb: Path
+    ours: Ours
+    base: Baseline | None
+    full: bool
+    floor: bool
+    got: dict[str, float | None] = field(default_factory=dict)
+    archive: Path | None = None
+
+    def first_part(self, reps: int) -> None:
+        """Cold build (full sides), no-op and notebook-edit rebuilds, image size."""
+        ours, base, got = self.ours, self.base, self.got
+        if self.full:
+            ours.cold_reset()
+            got["cold"], ref = ours.build(self.nb)
+            if self.floor:
+                self.archive = self.ours.work / "image.tar"
+                save_image(self.engine, ref, self.archive)
+        else:
+            ours.engine.remove(OURS_REPO)
+            ours.build(self.nb)  # not timed: the image the rebuilds start from
+        if base is not None:
+            base.remove()
+            base.write(self.project, _pins(self.project, self.nb.stem))
+            got["b_cold"] = base.build(nocache=True)
+        got["noop"] = min(ours.build(self.nb)[0] for _ in range(reps))
+        if base is not None:
+            got["b_noop"] = min(base.build() for _ in range(reps))
         edits, b_edits = [], []
         for _ in range(reps):
-            _edit(nb)
-            edits.append(ours.build(nb)[0])
-            base.write(project, _pins(project, "bench-nb"))
-            b_edits.append(base.build())
-        table.add("notebook-edit rebuild", min(edits), min(b_edits), "< 3 s", min(edits) < 3,
-                  unit="s")
-        size, b_size = _size(ours.build(nb)[1]) / 1e6, _size(base.tag) / 1e6
-        sh(str(venv / "bin/pip"), "install", "-q", "statsmodels")
-        t_add, _ = ours.build(nb)
-        base.write(project, _pins(project, "bench-nb"))
-        b_add = base.build()
-        table.add("one package added", t_add, b_add, "< 6 s", t_add < 6, unit="s")
-        table.add("image size (MB)", size, b_size, "<= baseline", size <= b_size, unit="MB")
+            _edit(self.nb)
+            edits.append(ours.build(self.nb)[0])
+            if base is not None:
+                base.write(self.project, _pins(self.project, self.nb.stem))
+                b_edits.append(base.build())
+        got["edit"], got["b_edit"] = min(edits), (min(b_edits) if b_edits else None)
+        if self.full:
+            got["size"] = self.engine.size(ours.build(self.nb)[1]) / 1e6
+            got["b_size"] = self.engine.size(base.tag) / 1e6 if base else None
+
+    def package_added(self) -> None:
+        self.got["add"], _ = self.ours.build(self.nb)
+        if self.base is not None:
+            self.base.write(self.project, _pins(self.project, self.nb.stem))
+            self.got["b_add"] = self.base.build()
+
+    def last_part(self) -> None:
+        if self.archive is not None:
+            self.got["load"] = floor_load(self.engine, self.archive)
+
+    def rows(self, table: Table, uv_floor: float | None) -> None:
+        g, where = self.got, self.engine.title
+
+        def add(measure: str, ours: float | None, base: float | None, target: str,
+                met: bool | None, unit: str) -> None:
+            if ours is not None:
+                table.add(f"{measure} [{where}]", ours, base, target, met, unit)
+
+        cold, b_cold = g.get("cold"), g.get("b_cold")
+        if cold is not None:
+            add("cold build", cold, b_cold, "<= 0.5x",
+                None if b_cold is None else cold <= 0.5 * b_cold, "s")
+            load = g.get("load")
+            if load is not None and uv_floor is not None:
+                add("cold build vs floor (uv install + docker load)", cold, uv_floor + load,
+                    "-", None, "s")
+                add("floor: docker load of the image", load, None, "-", None, "s")
+        noop, edit = g.get("noop"), g.get("edit")
+        if noop is not None:
+            add("no-op rebuild", noop, g.get("b_noop"), "< 0.5 s", noop < 0.5, "s")
+        if edit is not None:
+            add("notebook-edit rebuild", edit, g.get("b_edit"), "< 3 s", edit < 3, "s")
+        a = g.get("add")
+        if a is not None:
+            add("one package added", a, g.get("b_add"), "< 6 s", a < 6, "s")
+        size, b_size = g.get("size"), g.get("b_size")
+        if size is not None:
+            add("image size", size, b_size, "<= baseline",
+                None if b_size is None else size <= b_size, "MB")
+
+
+def make_side(work: Path, key: str, engine: Engine, python: Path, base_ref: str,
+              full: bool, with_baseline: bool, floor: bool, share: Ours | None = None) -> Side:
+    folder = work / key
+    project = folder / "bench-nb"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.lock.json", "model.*",
+                                                                    "*.run.json"))
+    nb = (project / "classifier.ipynb").rename(project / "bench-nb.ipynb")
+    ours = Ours(folder, python, engine, share)
+    base = Baseline(folder, base_ref, engine) if with_baseline else None
+    return Side(engine, project, nb, ours, base, full, floor)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="each measure once; the containerd store's no-op and edit only (CI)")
+    args = ap.parse_args()
+    reps = 1 if args.quick else 3
+    started = time.perf_counter()
+    load_start = os.getloadavg()
+    base_ref = _base()
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="jc-bench-") as tmp:
+        work = Path(tmp)
+        venv = work / "venv"
+        step("the example's environment")
+        sh(sys.executable, "-m", "venv", str(venv))
+        sh(str(venv / "bin/pip"), "install", "-q", "-r", str(EXAMPLE / "requirements.txt"))
+        python = venv / "bin/python"
+        layer = Engine("layer", "layer store")
+        floor = not args.quick
+        sides = [make_side(work, "layer", layer, python, base_ref, True, True, floor)]
+        second = work / "engine"
+        try:
+            engine2 = start_containerd_engine(second, base_ref)
+            if args.quick:
+                notes.append("--quick: on the containerd store only the no-op and notebook-edit "
+                             "rebuilds are measured, without the baseline (its first build "
+                             "shares the layer store's caches); no floor.")
+                sides.append(make_side(work, "containerd", engine2, python, base_ref, False,
+                                       False, False, share=sides[0].ours))
+            else:
+                if not engine2.reaches_pypi(base_ref):
+                    engine2.baseline_network = "host"
+                    notes.append(
+                        "containerd store: the second engine's bridge has no route out "
+                        "(--iptables=false), so a container on its default network cannot "
+                        "reach PyPI; its baseline builds with the classic builder's "
+                        "--network host (the same Dockerfile).")
+                sides.append(make_side(work, "containerd", engine2, python, base_ref, True,
+                                       True, True))
+            for side in sides:
+                side.first_part(reps)
+            uv_floor = (floor_install(work, python, _pins(sides[0].project, "bench-nb"))
+                        if floor else None)
+            sh(str(venv / "bin/pip"), "install", "-q", "statsmodels")
+            for side in sides:
+                if side.full:
+                    side.package_added()
+            for side in sides:
+                side.last_part()
+        finally:
+            for side in sides:
+                if side.engine.host is None:
+                    side.engine.remove(OURS_REPO)
+                    side.engine.remove(BASELINE_REPO)
+            stop_engine(second)
+        table = Table("build")
+        for side in sides:
+            side.rows(table, uv_floor)
+        if uv_floor is not None:
+            table.add("floor: uv pip install --target, empty cache", uv_floor, None, "-", None,
+                      unit="s")
+            notes.append("Floor: `uv pip install --target` of the lock's pins with an empty cache "
+                         "(parallel download, install, bytecode compiled) plus one `docker "
+                         "load` of the cold-built image (`docker save` of it, its images "
+                         "removed, the base kept) on the same engine.")
         table.show()
-        write_results("build", table, machine_facts(), quick=args.quick)
-        ours.cold_reset()
-        base.remove()
+        for line in notes:
+            print(f"- {line}")
+        extra: dict[str, Any] = {
+            "notes": notes,
+            "stores": {s.engine.key: {"engine": s.engine.title,
+                                      "docker": s.engine.version,
+                                      "baseline": s.base is not None,
+                                      "baseline_network": s.engine.baseline_network,
+                                      "figures": s.got} for s in sides},
+            "floor": {"uv_install_target_s": uv_floor},
+            "seconds": round(time.perf_counter() - started, 1),
+            "load_average": {"start": load_start, "end": os.getloadavg()},
+        }
+        write_results("build", table, machine_facts(), quick=args.quick, extra=extra)
+    print(f"took {time.perf_counter() - started:.0f} s")
     return 0
 
 

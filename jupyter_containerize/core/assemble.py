@@ -16,6 +16,7 @@ from typing import Any
 
 from . import engine, imagefs, imagestore, installer, layers
 from . import labels as labels_mod
+from .build import RENDERER_VERSION
 from .errors import BuildError
 from .models import BuildResult
 from .paths import cache_dir
@@ -197,7 +198,7 @@ def _dist_layer(
 ) -> layers.Layer:
     # the folders name the Python minor and platform too: a layer never crosses them
     key = hashlib.sha256(
-        "\n".join([prefix, *(str(folders[k]) for k in group)]).encode()
+        "\n".join([RENDERER_VERSION, prefix, *(str(folders[k]) for k in group)]).encode()
     ).hexdigest()
 
     def make(out: Path) -> layers.Layer:

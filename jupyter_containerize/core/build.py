@@ -24,7 +24,7 @@ from .models import BuildResult, EnvironmentSpec
 from .paths import cache_dir
 from .progress import Reporter
 
-RENDERER_VERSION = "5"
+RENDERER_VERSION = "6"  # 6: scripts' RECORD lines match their re-pointed #! line
 
 
 def capture_for(python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:

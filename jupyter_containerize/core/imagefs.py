@@ -72,7 +72,30 @@ def dist_entries(folder: Path, prefix: str) -> list[Entry]:
         first, _, rest = data.partition(b"\n")
         return shebang + rest if b"python" in first else None
 
-    return tree_entries(folder, prefix.strip("/"), rewrite=rewrite)
+    entries = tree_entries(folder, prefix.strip("/"), rewrite=rewrite)
+    return _records_match(entries, prefix.strip("/"))
+
+
+def _records_match(entries: list[Entry], prefix: str) -> list[Entry]:
+    """Scripts whose ``#!`` line was re-pointed get their RECORD lines' hash and size again,
+    so a layer holds no trace of the host's interpreter path (and is the same on any host)."""
+    import base64
+    import hashlib
+
+    changed = {}
+    for e in entries:
+        rel = e.name[len(prefix) + 1:]
+        if e.data is not None and rel.startswith("bin/"):
+            digest = base64.urlsafe_b64encode(hashlib.sha256(e.data).digest()).rstrip(b"=")
+            changed[rel] = f"{rel},sha256={digest.decode()},{len(e.data)}"
+    if not changed:
+        return entries
+    for e in entries:
+        if e.name.endswith(".dist-info/RECORD") and e.source is not None:
+            lines = e.source.read_text().splitlines()
+            out = [changed.get(ln.split(",", 1)[0], ln) for ln in lines]
+            e.data = ("\n".join(out) + "\n").encode()
+    return entries
 
 
 def project_entries(

@@ -47,28 +47,32 @@ def platform_tag(platform: str, glibc: str | None = None) -> str:
 # import): hash-based, so it stays valid whatever the files' times are in the image.
 _COMPILE = """
 import multiprocessing, os, re, sys, py_compile
-from concurrent.futures import ProcessPoolExecutor
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
 skip = re.compile(r"(^|/)(tests?|testing)/")
 site, dest = sys.argv[1], sys.argv[2]
 
-def one(job):
-    src, shown = job
-    py_compile.compile(src, dfile=shown, invalidation_mode=mode, quiet=2)
+def compile_chunk(jobs):
+    for src, shown in jobs:
+        py_compile.compile(src, dfile=shown, invalidation_mode=mode, quiet=2)
 
-jobs = []
+chunks = []
 for d in sys.argv[3:]:
-    top = os.path.join(d, site)
+    top, jobs = os.path.join(d, site), []
     for root, dirs, files in os.walk(top):
+        dirs.sort()
         rel = os.path.relpath(root, top).replace(os.sep, "/")
         if skip.search(rel + "/"):
             dirs[:] = []
             continue
         jobs += [(os.path.join(root, f), dest + "/" + (rel + "/" if rel != "." else "") + f)
-                 for f in files if f.endswith(".py")]
+                 for f in sorted(files) if f.endswith(".py")]
+    chunks += [jobs[i:i + 256] for i in range(0, len(jobs), 256)]
 if __name__ == "__main__":
-    with ProcessPoolExecutor(mp_context=multiprocessing.get_context("fork")) as pool:
-        list(pool.map(one, jobs, chunksize=64))
+    # each chunk (a distribution's files in sorted order) in a fresh fork of this process:
+    # marshal's output depends on what the process compiled before, so this makes the
+    # bytecode, and the layers, the same on every run and every machine
+    with multiprocessing.get_context("fork").Pool(maxtasksperchild=1) as pool:
+        pool.map(compile_chunk, chunks, chunksize=1)
 """
 
 
@@ -253,7 +257,9 @@ def _compile(python: str, site: str, folders: list[Path]) -> None:
     """Byte-compile with an interpreter of the image's minor (hash-based, deterministic)."""
     dest = "/opt/env/" + site
     subprocess.run(
-        [python, "-c", _COMPILE, site, dest, *map(str, folders)], check=False, capture_output=True
+        # -I -S: the same starting state whatever environment the interpreter belongs to
+        [python, "-I", "-S", "-c", _COMPILE, site, dest, *map(str, folders)], check=False,
+        capture_output=True
     )
 
 

@@ -58,10 +58,12 @@ def import_check(plan: Any, folders: list[Path], modules: list[str]) -> str | No
     if not modules:
         return None
     sites = [str(f / "lib" / f"python{minor}" / "site-packages") for f in folders]
+    # -B: importing must never write bytecode into the installed distributions we layer
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONNOUSERSITE": "1",
+           "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.pathsep.join(sites), "HOME": os.environ.get("HOME", "/tmp")}
     try:
-        proc = subprocess.run([python, "-S", "-c", _SMOKE, *modules], env=env,
+        proc = subprocess.run([python, "-S", "-B", "-c", _SMOKE, *modules], env=env,
                               capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
         return "the import check took over 10 minutes"
