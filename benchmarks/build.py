@@ -9,7 +9,7 @@ classic builder on the same engine. Each measure is taken on the layer store (th
 engine, overlay2) and on the containerd image store (a second engine started for the run by
 scripts/second-engine.sh). The cold build is also set against its floor, measured in the same
 run: `uv pip install --target` of the same pins with an empty cache (parallel download and
-install) plus one `docker load` of the built image's bytes. See DESIGN section 12.
+install) plus one `docker load` of the built image's bytes.
 
     python benchmarks/build.py [--quick]
 """

@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
-def section() -> str:
+def section(folder: Path | None = None) -> str:
+    """Each results file's table under its machine line, then its notes as a list."""
     parts = []
-    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+    for path in sorted((folder or ROOT / "benchmarks" / "results").glob("*.json")):
         if path.name.endswith(".quick.json"):
             continue
         data = json.loads(path.read_text())
@@ -24,7 +25,11 @@ def section() -> str:
         where = (f"{m.get('cpus')} cores, {int(m.get('memory_bytes', 0)) / 2**30:.0f} GiB, "
                  f"Docker {m.get('docker')}, commit {str(m.get('commit', ''))[:10]}, "
                  f"{data.get('when', '')}")
-        parts.append(f"**{data['benchmark']}** ({where})\n\n" + "\n".join(data["table"]))
+        text = f"**{data['benchmark']}** ({where})\n\n" + "\n".join(data["table"])
+        notes = [str(n) for n in data.get("notes") or []]
+        if notes:
+            text += "\n\n" + "\n".join(f"- {n}" for n in notes)
+        parts.append(text)
     return "\n\n".join(parts)
 
 

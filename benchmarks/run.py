@@ -3,7 +3,7 @@
 Both are processes, on the example notebook with its own kernel; ours includes hashing and
 the image lookup (no --image), the container's start, copying files in and out, and the
 reproduction report. The image is built once before timing (a run after a build is what a
-user does). See DESIGN section 12.
+user does).
 
     python benchmarks/run.py [--quick]
 """

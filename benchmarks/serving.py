@@ -1,4 +1,4 @@
-"""Serving benchmark: our serving image against MLflow's container (DESIGN 12).
+"""Serving benchmark: our serving image against MLflow's container.
 
     .venv/bin/python benchmarks/serving.py            # full: 20 s per load point
     .venv/bin/python benchmarks/serving.py --quick    # CI: every step once, 3 s per point

@@ -1,4 +1,4 @@
-"""The serving benchmark's baseline: MLflow's serving container (shared/recipes/mlflow-anchor.md).
+"""The serving benchmark's baseline: MLflow's serving container, as MLflow documents it.
 
 MLflow lives in a venv of its own (``benchmarks/.venv-mlflow``), never in the development
 venv. ``mlflow models build-docker --env-manager local`` builds ``FROM python:<X.Y.Z>-slim``,

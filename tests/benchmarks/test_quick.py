@@ -1,4 +1,4 @@
-"""Every benchmark runs once with --quick, so none rots (DESIGN section 12).
+"""Every benchmark runs once with --quick, so none rots.
 
 Each must finish, print its table and write its results file with every measure filled.
 """
@@ -17,6 +17,10 @@ BENCHMARKS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")
                     if p.name not in ("common.py", "report.py"))
 
 pytestmark = pytest.mark.engine
+
+
+def test_every_benchmark_is_run() -> None:
+    assert {"build.py", "push.py", "run.py", "serving.py"} <= set(BENCHMARKS)
 
 
 @pytest.mark.parametrize("script", BENCHMARKS)

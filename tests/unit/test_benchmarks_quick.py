@@ -7,7 +7,9 @@ and writes.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import common  # noqa: E402
+import push  # noqa: E402
+import report  # noqa: E402
 from serving_parts import load as serving_load  # noqa: E402
 
 
@@ -82,3 +86,36 @@ def test_wrk_output_is_parsed() -> None:
     point = serving_load.parse_wrk(WRK)
     assert point == {"rps": 799.5, "p50_ms": 11.5, "p90_ms": 0.89, "p99_ms": 1200.0,
                      "requests": 2400, "errors": 7}
+
+
+def test_report_prints_each_table_with_its_notes(tmp_path: Path) -> None:
+    common.write_results("push", _table(), common.machine_facts(), quick=False,
+                         extra={"notes": ["ours sends uncompressed layers"]},
+                         results_dir=tmp_path)
+    common.write_results("push", _table(), common.machine_facts(), quick=True,
+                         extra={"notes": ["quick, not shown"]}, results_dir=tmp_path)
+    text = report.section(tmp_path)
+    assert text.startswith("**push** (")
+    assert "| 1 row, c16: req/s | 900.00 | 300.00 | 3.00x | >= 3x | yes |" in text
+    assert text.endswith("\n\n- ours sends uncompressed layers")
+    assert "quick, not shown" not in text
+
+
+def test_push_benchmark_names_tags_and_new_layers() -> None:
+    assert push.tag_of("jupyter-containerize/bench-push:abc123") == "abc123"
+    assert push.tag_of("127.0.0.1:5000/team/model") == "latest"
+    manifest = {"layers": [{"digest": "sha256:a", "size": 10}, {"digest": "sha256:b", "size": 5}]}
+    assert push.layer_bytes(manifest) == {"sha256:a": 10, "sha256:b": 5}
+
+
+@pytest.mark.skipif(shutil.which("docker-registry") is None,
+                    reason="docker-registry is not installed (scripts/services.sh installs it)")
+def test_push_benchmark_starts_and_stops_a_fresh_registry(tmp_path: Path) -> None:
+    reg = push.Registry(tmp_path / "reg")
+    try:
+        with urllib.request.urlopen(f"http://{reg.host}/v2/", timeout=5) as resp:
+            assert resp.status == 200  # no auth
+        assert reg.stored() == 0
+    finally:
+        reg.stop()
+    assert reg.proc.poll() is not None
