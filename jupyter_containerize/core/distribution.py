@@ -96,13 +96,23 @@ def certs_dir(host: str) -> Path | None:
 
 
 def insecure_hosts() -> set[str]:
-    """Hosts trusted without TLS verification: the configuration's, the environment's
-    (``$JUPYTER_CONTAINERIZE_INSECURE_REGISTRIES``), and the engine's insecure registries."""
+    """Hosts trusted without TLS verification: the configuration's and the environment's
+    (``$JUPYTER_CONTAINERIZE_INSECURE_REGISTRIES``)."""
     from .config import load_config
 
     hosts = {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
-    hosts.update(load_config().insecure_registries)
-    return hosts | _engine_insecure()
+    return hosts | set(load_config().insecure_registries)
+
+
+def is_insecure(host: str) -> bool:
+    """Whether ``host`` is reached without TLS verification: configured so, or one of the
+    engine's insecure registries (asked only for a host that is not loopback and has no
+    ``certs.d`` folder, so a registry-only verb never needs an engine)."""
+    if host in insecure_hosts():
+        return True
+    if is_loopback(host) or certs_dir(host) is not None:
+        return False
+    return host in _engine_insecure()
 
 
 def _engine_insecure() -> set[str]:
@@ -173,7 +183,7 @@ class RegistryClient:
         self._tokens: dict[str, str] = {}
         self.catalog_error: RegistryError | None = None
         folder = certs_dir(host)
-        self.insecure = bool(insecure) if insecure is not None else host in insecure_hosts()
+        self.insecure = bool(insecure) if insecure is not None else is_insecure(host)
         self.certs = folder
         self._probe = False
         if scheme:

@@ -199,3 +199,22 @@ def test_a_413_is_one_line_naming_the_layer(fixture_registry: tuple[str, Any]) -
         dist.push_image(f"{host}/team/app:1", b"{}", [layer], client=_client(host))
     line = info.value.one_line()
     assert "big layer" in line and "too large" in line and "body size limit" in line
+
+
+def test_the_engines_insecure_registries_are_asked_only_when_needed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from jupyter_containerize.core import distribution
+
+    monkeypatch.setenv(distribution.CERTS_D_ENV, str(tmp_path))
+    monkeypatch.delenv(distribution.INSECURE_ENV, raising=False)
+    monkeypatch.setattr(distribution, "_engine_insecure", lambda: {"reg.example:5000"})
+    assert distribution.is_insecure("reg.example:5000")
+    assert not distribution.is_insecure("other.example:5000")
+
+    def no_engine() -> set[str]:
+        raise AssertionError("a loopback registry never needs the engine")
+
+    monkeypatch.setattr(distribution, "_engine_insecure", no_engine)
+    assert not distribution.is_insecure("127.0.0.1:5000")
+    monkeypatch.setenv(distribution.INSECURE_ENV, "lab.example")
+    assert distribution.is_insecure("lab.example")
