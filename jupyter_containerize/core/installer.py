@@ -24,7 +24,7 @@ from .models import normalize
 from .paths import cache_dir
 
 # what an installed folder holds (bytecode policy, layout): a new value starts a new store
-STORE_VERSION = "v2"
+STORE_VERSION = "v3"  # v3: bytecode the same on every host
 _ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
 NEWEST_MANYLINUX = (2, 40)  # the newest glibc tag the installer knows
 

@@ -590,9 +590,13 @@ def test_canaries_reach_no_layer_log_store_record_or_server_log(
             ("an --env name", "run output: classifier.out.run.json"),
             ("a REST route", "the server log"),
             ("a locked package", "project folder: classifier.lock.json"),
-        ] + [("the planted cell", f"docker logs of container {cid[:12]}") for cid in ours]:
+        ]:
             assert any(p == f"control: {control}" and w.startswith(where) for p, w in found), (
                 f"the search never saw {control} in {where}: it did not read that place")
+        # each run's container printed the planted cell (a smoke test's prints only imports)
+        runs = {w for p, w in found if p == "control: the planted cell"
+                and w.startswith("docker logs of container ")}
+        assert len(runs) >= 2, f"the search saw the planted cell in {sorted(runs)} only"
         leaks = sorted({f"the {p} canary is in {w}" for p, w in found
                         if not p.startswith("control")})
         assert not leaks, "canaries leaked:\n" + "\n".join(leaks)
