@@ -861,24 +861,14 @@ def read_image(reference: str, *, platform: str = "linux/amd64", insecure: bool 
     return manifest, manifest_digest, json.loads(_cached_blob(reg, name, cfg_digest))
 
 
-def blob_cache() -> Path:
-    """Our blob store (core.imagestore): configs read here are kept with those we made."""
-    from .imagestore import blob_dir
-
-    return blob_dir()
-
-
 def _cached_blob(reg: RegistryClient, name: str, digest: str) -> bytes:
-    path = blob_cache() / digest.split(":", 1)[1]
-    if path.exists():
-        data = path.read_bytes()
-        if "sha256:" + hashlib.sha256(data).hexdigest() == digest:
-            return data
-        path.unlink(missing_ok=True)  # a damaged cache entry: fetch it again
-    data = reg.blob(name, digest)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    """A config blob from our blob store, else from the registry (checked) and kept there."""
+    from .imagestore import add_blob_bytes, read_blob
+
+    data = read_blob(digest)
+    if data is None:
+        data = reg.blob(name, digest)
+        add_blob_bytes(data)
     return data
 
 

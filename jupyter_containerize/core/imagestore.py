@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BuildError
-from .paths import cache_dir
+from .paths import cache_dir, write_atomic
 
 LAYER_STORE = "layer store"
 CONTAINERD = "containerd image store"
@@ -77,11 +77,20 @@ def add_blob_bytes(data: bytes) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     dest = blob_dir() / digest.split(":", 1)[1]
     if not dest.exists():
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".blob.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dest)
+        write_atomic(dest, data)
     return digest
+
+
+def read_blob(digest: str) -> bytes | None:
+    """A small blob's bytes from our store, checked; a damaged copy is dropped (None)."""
+    path = blob_path(digest)
+    if path is None:
+        return None
+    data = path.read_bytes()
+    if "sha256:" + hashlib.sha256(data).hexdigest() == digest:
+        return data
+    path.unlink(missing_ok=True)
+    return None
 
 
 def add_verified(path: Path, digest: str, what: str) -> Path:
@@ -152,11 +161,7 @@ def record_loaded(engine_id: str, image_id: str, diffs: list[str], sizes: dict[s
         data = _read_records(engine_id)
         data.setdefault("images", {})[image_id] = list(diffs)
         data.setdefault("sizes", {}).update({d: sizes[d] for d in diffs if d in sizes})
-        path = _records_path(engine_id)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".engine.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, sort_keys=True)
-        os.replace(tmp, path)
+        write_atomic(_records_path(engine_id), json.dumps(data, sort_keys=True).encode())
 
 
 def held_blobs(engine_id: str, image_ids: set[str]) -> dict[str, int]:

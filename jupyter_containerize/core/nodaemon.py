@@ -19,7 +19,7 @@ from typing import Any
 from . import imagefs, imagestore, installer, layers
 from .errors import BuildError
 from .models import BuildResult
-from .paths import cache_dir
+from .paths import cache_dir, write_atomic
 
 HOST_PLATFORMS = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64",
                   "arm64": "linux/arm64"}
@@ -37,10 +37,7 @@ def _checked() -> set[str]:
 
 
 def _remember_checked(digests: list[str]) -> None:
-    path = _checked_path()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(sorted(_checked() | set(digests))))
-    tmp.replace(path)
+    write_atomic(_checked_path(), json.dumps(sorted(_checked() | set(digests))).encode())
 
 
 def import_check(plan: Any, folders: list[Path], modules: list[str]) -> str | None:

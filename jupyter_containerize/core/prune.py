@@ -8,8 +8,6 @@ with ``images --keep REF`` (a small JSON file under the data directory). Oldest 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import docker.errors
 
 from . import engine, labels
 from .errors import NotFoundError
-from .paths import data_dir
+from .paths import data_dir, write_atomic
 from .progress import Reporter
 
 KEEP_FILE = "kept-images.json"
@@ -38,11 +36,8 @@ def kept() -> list[dict[str, str]]:
 
 
 def _write(entries: list[dict[str, str]]) -> None:
-    path = keep_path()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kept.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"images": entries}, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    data = json.dumps({"images": entries}, indent=1, sort_keys=True)
+    write_atomic(keep_path(), data.encode())
 
 
 def keep(ref: str) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tarfile
 import tempfile
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from typing import Any
 
 from . import imagestore
 from .errors import NotFoundError
-from .paths import cache_dir
+from .paths import cache_dir, write_atomic
 
 
 @dataclass
@@ -137,10 +136,7 @@ def remember_pushed(host: str, repo: str, digests: Iterable[str]) -> None:
     except (OSError, ValueError):
         known = {}
     known.update({d: repo for d in digests})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pushed.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(known, fh, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(known, sort_keys=True).encode())
 
 
 def push_parts(parts: ImageParts, target: str, tag: str | None, progress: Any = None) -> str:
