@@ -163,15 +163,13 @@ def _layers_path(
         proj.path.unlink(missing_ok=True) if proj.path else None
         return
     # what the engine does not hold yet is new or changed: that is what the smoke test imports
-    state = imagestore.engine_state()
-    diffs = env_cfg["rootfs"]["diff_ids"]
-    held = [state[2].holds(diffs, i) for i in range(len(diffs))]
-    n_base = len(env_cfg["rootfs"]["diff_ids"]) - len(env_layers)
-    first_group = n_base + 2  # after the meta and tool layers
+    holding = imagestore.engine_state()
+    held = holding.held(env_cfg["rootfs"]["diff_ids"])
+    first_group = len(held) - len(env_layers) + 2  # after the base, the meta and tool layers
     new = [k for j, g in enumerate(groups) if not held[first_group + j] for k in g]
     with rep.phase("load"):
         loaded = imagestore.load(
-            [env_spec, nb_spec], plan.base.reference, work, rep.log, state
+            [env_spec, nb_spec], plan.base.reference, work, rep.log, holding
         )
     result.image_id = loaded.image_id(1)
     result.config_digest = loaded.config_digests[1]

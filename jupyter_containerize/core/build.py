@@ -224,7 +224,7 @@ def build(
     if push:
         from .registry import check_reference
 
-        check_reference(push)
+        push_repo, push_tag, _ = check_reference(push)
         if not _engine_answers():
             from .registrybase import registry_base
 
@@ -277,13 +277,11 @@ def build(
             result.builder = assemble(plan, reference, env_ref, author, builder, result)
         if push and remote is None:
             from .publish import image_parts, push_parts
-            from .registry import check_reference
 
-            repo, push_tag, _ = check_reference(push)
             with rep.phase("push"):
-                digest = push_parts(image_parts(reference), repo, push_tag, rep.emit)
+                digest = push_parts(image_parts(reference), push_repo, push_tag, rep.emit)
             result.digest = digest
-            result.reference = f"{repo}@{digest}"
+            result.reference = f"{push_repo}@{digest}"
     result.timings = rep.timings
     rep.log(result.reference)
     return result

@@ -127,13 +127,15 @@ class Holding:
     kind: str = LAYER_STORE
     chains: set[str] = field(default_factory=set)  # layer store: chain IDs
     blobs: dict[str, int] = field(default_factory=dict)  # containerd: diff ID -> size
+    engine_id: str = ""  # whose records the blobs come from
 
-    def holds(self, diffs: list[str], i: int) -> bool:
+    def held(self, diffs: list[str]) -> list[bool]:
+        """Per layer of an image with these diff IDs: does the engine hold it?"""
         if self.kind == CONTAINERD:
-            return diffs[i] in self.blobs
+            return [d in self.blobs for d in diffs]
         from .engine import chain_ids
 
-        return chain_ids(diffs[: i + 1])[-1] in self.chains
+        return [c in self.chains for c in chain_ids(diffs)]
 
     @property
     def placeholders(self) -> bool:
@@ -155,12 +157,14 @@ def _read_records(engine_id: str) -> dict[str, Any]:
         return {}
 
 
-def record_loaded(engine_id: str, image_id: str, diffs: list[str], sizes: dict[str, int]) -> None:
-    """Remember that the engine holds ``image_id`` with every layer's uncompressed blob."""
+def record_loaded(engine_id: str, images: dict[str, list[str]], sizes: dict[str, int]) -> None:
+    """Remember that the engine holds these images (ID -> diff IDs) with every layer's
+    uncompressed blob."""
     with _lock:
         data = _read_records(engine_id)
-        data.setdefault("images", {})[image_id] = list(diffs)
-        data.setdefault("sizes", {}).update({d: sizes[d] for d in diffs if d in sizes})
+        data.setdefault("images", {}).update(images)
+        data.setdefault("sizes", {}).update(
+            {d: sizes[d] for diffs in images.values() for d in diffs if d in sizes})
         write_atomic(_records_path(engine_id), json.dumps(data, sort_keys=True).encode())
 
 
@@ -207,16 +211,6 @@ def engine_identity(info: dict[str, Any]) -> str:
     return str(info.get("ID") or engine.engine_url())
 
 
-def holding(store: str, engine_id: str) -> Holding:
-    """What the engine holds now, by the rule of its kind of store."""
-    from . import engine
-
-    if store == CONTAINERD:
-        ids = {str(i) for i in engine.client().api.images(all=True, quiet=True)}
-        return Holding(CONTAINERD, blobs=held_blobs(engine_id, ids))
-    return Holding(LAYER_STORE, chains=engine.known_chain_ids())
-
-
 def base_sources(diffs: list[str]) -> dict[str, Path]:
     out = {}
     for d in diffs:
@@ -241,26 +235,29 @@ def export_layers(ref: str, work: Path) -> dict[str, Path]:
     return base_sources(diffs)
 
 
-def engine_state() -> tuple[str, str, Holding]:
-    """The engine's kind of store, its identity, and what it holds now."""
+def engine_state() -> Holding:
+    """What the engine holds now, by the rule of its kind of store."""
     from . import engine
 
     info = engine.client().info()
     store, eid = kind(info), engine_identity(info)
-    return store, eid, holding(store, eid)
+    if store == CONTAINERD:
+        ids = {str(i) for i in engine.client().api.images(all=True, quiet=True)}
+        return Holding(CONTAINERD, blobs=held_blobs(eid, ids), engine_id=eid)
+    return Holding(LAYER_STORE, chains=engine.known_chain_ids(), engine_id=eid)
 
 
 def load(images: list[Any], base_ref: str, work: Path, log: Any,
-         state: tuple[str, str, Holding] | None = None) -> Loaded:
+         held: Holding | None = None) -> Loaded:
     """Load images made of ``base_ref``'s layers and ours into the engine, complete, sending
     only the bytes its store does not provably hold."""
     from . import engine, layers
 
-    store, eid, held = state or engine_state()
+    held = held or engine_state()
     base_diffs = [d for img in images
                   for d in img.config["rootfs"]["diff_ids"][: -len(img.layers) or None]]
     sources = base_sources(base_diffs)
-    sizes = {d: n for d in base_diffs if (n := known_size(eid, d)) is not None}
+    sizes = {d: n for d in base_diffs if (n := known_size(held.engine_id, d)) is not None}
     try:
         plan = layers.plan_archive(images, held, sources, sizes)
     except LookupError:
@@ -273,31 +270,30 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
         log(f"loading without the layers the engine held failed ({exc.message}); "
             "sending every layer")
         sources.update(export_layers(base_ref, work))
-        plan = layers.plan_archive(images, Holding(store), sources, sizes)
+        plan = layers.plan_archive(images, Holding(held.kind, engine_id=held.engine_id),
+                                   sources, sizes)
         engine.load_archive(layers.stream_archive(plan))
-    loaded = Loaded(store, [layers.image_id(img.config) for img in images],
+    loaded = Loaded(held.kind, [layers.image_id(img.config) for img in images],
                     [plan.manifest_digest(i) for i in range(len(images))])
-    keep(plan)
-    if store == CONTAINERD:
-        for i, img in enumerate(images):
-            manifest = loaded.manifest_digests[i]
-            diffs = img.config["rootfs"]["diff_ids"]
-            all_sizes = {**sizes, **held.blobs, **{la.diff_id: la.size for la in img.layers},
-                         **{d: p.stat().st_size for d, p in sources.items()}}
-            if manifest:
-                record_loaded(eid, manifest, diffs, all_sizes)
+    keep(images, [m for _, m in plan.manifests])
+    if held.kind == CONTAINERD:
+        record_loaded(held.engine_id, {
+            manifest: list(img.config["rootfs"]["diff_ids"])
+            for img, manifest in zip(images, loaded.manifest_digests) if manifest
+        }, plan.sizes)
     return loaded
 
 
-def keep(plan: Any) -> None:
-    """Keep an archive's configs, manifests and our layers in our store: a push reads them
-    from there, whatever engine (or none) is configured."""
+def keep(images: list[Any], manifests: list[bytes | None] | None = None) -> None:
+    """Keep images' configs, manifests and our layers in our store: a push reads them from
+    there, whatever engine (or none) is configured."""
     from . import layers
 
-    for img, manifest in plan.manifests:
+    for img in images:
         add_blob_bytes(layers.config_bytes(img.config))
-        if manifest is not None:
-            add_blob_bytes(manifest)
         for la in img.layers:
             if la.path is not None and la.path.exists():
                 add_blob_file(la.path, la.diff_id)
+    for manifest in manifests or []:
+        if manifest is not None:
+            add_blob_bytes(manifest)

@@ -20,7 +20,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from .imagestore import Holding
 
 ROOT = (0, 0)
 USER = (1000, 1000)
@@ -220,6 +223,7 @@ class ArchivePlan:
 
     blobs: list[tuple[str, Path | bytes | None]]  # (digest, source); None: placeholder
     manifests: list[tuple[ImageSpec, bytes | None]]
+    sizes: dict[str, int] = field(default_factory=dict)  # every layer size it knows
 
     def manifest_digest(self, i: int) -> str | None:
         data = self.manifests[i][1]
@@ -250,7 +254,7 @@ def oci_manifest(config: dict[str, Any], layers: list[dict[str, Any]],
 
 
 def plan_archive(
-    images: list[ImageSpec], holding: Any, sources: dict[str, Path] | None = None,
+    images: list[ImageSpec], holding: Holding, sources: dict[str, Path] | None = None,
     sizes: dict[str, int] | None = None,
 ) -> ArchivePlan:
     """Decide each blob's fate. A layer goes as bytes unless ``holding`` says the engine holds
@@ -268,11 +272,11 @@ def plan_archive(
             if la.path is not None:
                 sources.setdefault(la.diff_id, la.path)
                 known[la.diff_id] = la.size
-        for i, diff in enumerate(diffs):
+        for i, (diff, held) in enumerate(zip(diffs, holding.held(diffs))):
             if diff not in needed:
                 order.append(diff)
                 needed[diff] = None
-            if not holding.holds(diffs, i):
+            if not held:
                 if diff not in sources:
                     where = "base" if i < n_base else "new"
                     raise LookupError(f"{where} layer {diff} is not in the engine")
@@ -280,7 +284,7 @@ def plan_archive(
         for diff in diffs:
             if diff not in known and diff in sources:
                 known[diff] = sources[diff].stat().st_size
-            if diff not in known and diff in getattr(holding, "blobs", {}):
+            if diff not in known and diff in holding.blobs:
                 known[diff] = holding.blobs[diff]
         have_all = all(d in known for d in diffs)
         manifests.append(
@@ -293,7 +297,7 @@ def plan_archive(
             blobs.append((diff, path))
         elif holding.placeholders:
             blobs.append((diff, None))
-    return ArchivePlan(blobs, manifests)
+    return ArchivePlan(blobs, manifests, known)
 
 
 def write_archive(out: Path, plan: ArchivePlan) -> None:

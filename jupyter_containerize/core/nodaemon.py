@@ -104,8 +104,8 @@ def push_without_engine(
                           f"base layer {i + 1}")
         for i, d in enumerate(rb.layers)
     ]
-    mount = [rb.repository] + [f"{host}/{r}" for r in publish.repositories_holding(
-        host, [la.diff_id for la in nb_spec.layers])]
+    mount = [rb.repository] + publish.repositories_holding(
+        host, [la.diff_id for la in nb_spec.layers])
 
     def ours(spec: layers.ImageSpec) -> list[distribution.Blob]:
         return [distribution.Blob(la.diff_id, la.size, distribution.OCI_LAYER, la.path,
@@ -119,11 +119,7 @@ def push_without_engine(
         digest = distribution.push_image(target, layers.config_bytes(nb_spec.config),
                                          base_blobs + ours(nb_spec), mount_from=mount,
                                          progress=rep.emit)
-    for spec in (env_spec, nb_spec):
-        imagestore.add_blob_bytes(layers.config_bytes(spec.config))
-        for la in spec.layers:
-            if la.path is not None and la.path.exists():
-                imagestore.add_blob_file(la.path, la.diff_id)
+    imagestore.keep([env_spec, nb_spec])
     publish.remember_pushed(host, name, [la.diff_id for la in nb_spec.layers])
     result.config_digest = layers.image_id(nb_spec.config)
     result.manifest_digest = result.image_id = result.digest = digest

@@ -143,14 +143,14 @@ def push_parts(parts: ImageParts, target: str, tag: str | None, progress: Any = 
     """Push ``parts`` as ``target[:tag]`` straight to its registry; returns the digest."""
     from . import distribution
 
-    host = target.split("/", 1)[0]
-    repo = target.split("/", 1)[1]
+    reference = f"{target}:{tag}" if tag else target
+    host, repo, _tag, _digest = distribution.split_target(reference)
     blobs = [distribution.Blob(d, p.stat().st_size, distribution.OCI_LAYER, p,
                                f"layer {i + 1} ({d[7:19]})")
              for i, (d, p) in enumerate(parts.layers)]
     digests = [d for d, _ in parts.layers]
-    mount = [f"{host}/{r}" for r in repositories_holding(host, digests) if r != repo]
-    digest = distribution.push_image(f"{target}:{tag}" if tag else target, parts.config, blobs,
-                                     mount_from=mount, progress=progress)
+    mount = [r for r in repositories_holding(host, digests) if r != repo]
+    digest = distribution.push_image(reference, parts.config, blobs, mount_from=mount,
+                                     progress=progress)
     remember_pushed(host, repo, digests)
     return digest
