@@ -419,8 +419,10 @@ def _load(data: Any) -> list[str]:
     return loaded
 
 
-def save_layers(ref: str, dest: Path) -> list[Path]:
-    """Export an image's layer tars (for a full archive when the engine lacks them)."""
+def save_image(ref: str, dest: Path, wanted: Callable[[str], bool] = lambda diff: True
+               ) -> tuple[bytes, list[tuple[str, Path | None]]]:
+    """Export an image: its config bytes and, per diff ID, the layer's file as the engine
+    stores it (``<i>.layer``; None where ``wanted(diff_id)`` is false: not written)."""
     import tarfile
     import tempfile
 
@@ -430,15 +432,25 @@ def save_layers(ref: str, dest: Path) -> list[Path]:
             tmp.write(chunk)
         tmp.seek(0)
         with tarfile.open(fileobj=tmp) as tar:
-            manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-            paths = []
-            for i, name in enumerate(manifest[0]["Layers"]):
-                out = dest / f"{i}.tar"
+            entry = json.load(tar.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+            config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
+            diffs = json.loads(config)["rootfs"]["diff_ids"]
+            if len(diffs) != len(entry["Layers"]):
+                raise NotFoundError(f"the engine's export of {ref} lists "
+                                    f"{len(entry['Layers'])} layers for {len(diffs)} diff IDs",
+                                    hint="rebuild it with `jupyter containerize build "
+                                         "--no-cache`")
+            layers: list[tuple[str, Path | None]] = []
+            for i, (diff, name) in enumerate(zip(diffs, entry["Layers"])):
+                if not wanted(diff):
+                    layers.append((diff, None))
+                    continue
+                out = dest / f"{i}.layer"
                 with tar.extractfile(name) as src, open(out, "wb") as dst:  # type: ignore[union-attr]
                     while block := src.read(1 << 20):
                         dst.write(block)
-                paths.append(out)
-    return paths
+                layers.append((diff, out))
+    return config, layers
 
 
 def classic_build(

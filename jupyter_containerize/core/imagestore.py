@@ -220,19 +220,19 @@ def base_sources(diffs: list[str]) -> dict[str, Path]:
     return out
 
 
-def export_layers(ref: str, work: Path) -> dict[str, Path]:
-    """An image's layers exported from the engine once, checked and kept in our store."""
+def export(ref: str, work: Path) -> tuple[bytes, dict[str, Path]]:
+    """An image exported from the engine once: its config, and its layers checked against
+    their diff IDs and kept in our store (diff ID -> our file)."""
     from . import engine
 
-    diffs = list(engine.require_image(ref).attrs["RootFS"]["Layers"])
-    missing = [d for d in diffs if blob_path(d) is None]
-    if missing:
-        with tempfile.TemporaryDirectory(dir=work) as tmp:
-            files = engine.save_layers(ref, Path(tmp))
-            for d, f in zip(diffs, files):
-                if d in missing:
-                    add_verified(f, d, ref)
-    return base_sources(diffs)
+    kept = {}
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        config, files = engine.save_image(ref, Path(tmp), lambda d: blob_path(d) is None)
+        for i, (diff, path) in enumerate(files):
+            kept[diff] = (add_verified(path, diff, f"{ref}, layer {i + 1}") if path
+                          else blob_dir() / diff.split(":", 1)[1])
+    add_blob_bytes(config)
+    return config, kept
 
 
 def engine_state() -> Holding:
@@ -261,7 +261,7 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
     try:
         plan = layers.plan_archive(images, held, sources, sizes)
     except LookupError:
-        sources.update(export_layers(base_ref, work))
+        sources.update(export(base_ref, work)[1])
         plan = layers.plan_archive(images, held, sources, sizes)
     try:
         engine.load_archive(layers.stream_archive(plan))
@@ -269,7 +269,7 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
         # a layer it held went away meanwhile (another client removed images): send all
         log(f"loading without the layers the engine held failed ({exc.message}); "
             "sending every layer")
-        sources.update(export_layers(base_ref, work))
+        sources.update(export(base_ref, work)[1])
         plan = layers.plan_archive(images, Holding(held.kind, engine_id=held.engine_id),
                                    sources, sizes)
         engine.load_archive(layers.stream_archive(plan))

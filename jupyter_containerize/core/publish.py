@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import imagestore
-from .errors import NotFoundError
 from .paths import cache_dir, write_atomic
 
 
@@ -69,41 +66,10 @@ def image_parts(ref: str) -> ImageParts:
     config = _config_of(str(image.id))
     if config is not None and (parts := parts_from_store(config)) is not None:
         return parts
-    return _export(image, ref)
-
-
-def _export(image: Any, ref: str) -> ImageParts:
-    """``docker save`` of the image, each layer checked against its diff ID and kept."""
     work = cache_dir() / "export"
     work.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        archive = Path(tmp) / "image.tar"
-        with open(archive, "wb") as fh:
-            for chunk in image.save(named=False):
-                fh.write(chunk)
-        with tarfile.open(archive) as tar:
-            manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-            entry = manifest[0]
-            config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
-            diffs = json.loads(config)["rootfs"]["diff_ids"]
-            if len(diffs) != len(entry["Layers"]):
-                raise NotFoundError(f"the engine's export of {ref} lists "
-                                    f"{len(entry['Layers'])} layers for {len(diffs)} diff IDs",
-                                    hint="rebuild it with `jupyter containerize build "
-                                         "--no-cache`")
-            layers = []
-            for i, (diff, name) in enumerate(zip(diffs, entry["Layers"])):
-                kept = imagestore.blob_path(diff)
-                if kept is None:
-                    out = Path(tmp) / f"{i}.layer"
-                    with tar.extractfile(name) as src, open(out, "wb") as dst:  # type: ignore[union-attr]
-                        while block := src.read(1 << 20):
-                            dst.write(block)
-                    kept = imagestore.add_verified(out, diff, f"{ref}, layer {i + 1}")
-                    out.unlink()
-                layers.append((diff, kept))
-    imagestore.add_blob_bytes(config)
-    return ImageParts(config, layers)
+    config, kept = imagestore.export(ref, work)
+    return ImageParts(config, [(d, kept[d]) for d in json.loads(config)["rootfs"]["diff_ids"]])
 
 
 # ---------------------------------------------------------------- where blobs were pushed
