@@ -337,20 +337,45 @@ def _load(server: Server, rows: list[list[float]], count: int, failures: list[st
     conn.close()
 
 
-def test_micro_batching_merges_concurrent_requests(server: Server, rows: np.ndarray) -> None:
-    failures: list[str] = []
-    threads = [
-        threading.Thread(target=_load, args=(server, rows[i : i + 1].tolist(), 60, failures))
-        for i in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
-    text = server.request("GET", "/metrics")[1].decode()
+SLOW_PREDICT = """
+import time
+
+def load(model_dir):
+    return None
+
+def predict(model, inputs):
+    time.sleep(0.05)
+    return [sum(row) for row in inputs]
+"""
+
+
+def test_micro_batching_merges_concurrent_requests(workdir: Path, rows: np.ndarray) -> None:
+    # a model slow enough that requests arriving while it predicts must queue: merging is
+    # then what the batcher does, however loaded the machine is
+    model = workdir / "slow"
+    model.mkdir(exist_ok=True)
+    (model / "predict.py").write_text(SLOW_PREDICT)
+    slow = Server(model)
+    try:
+        slow.wait()
+        failures: list[str] = []
+        threads = [
+            threading.Thread(target=_load, args=(slow, rows[i : i + 1].tolist(), 15, failures))
+            for i in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        text = slow.request("GET", "/metrics")[1].decode()
+    finally:
+        slow.stop()
     single = metric(text, 'serving_batch_requests_bucket{le="1"}')
-    assert metric(text, "serving_batch_requests_count") > single, "no batch merged requests"
+    calls = metric(text, "serving_batch_requests_count")
+    assert metric(text, "serving_batch_requests_sum") == 8 * 15
+    assert calls > single, "no batch merged requests"
+    assert calls < 8 * 15 / 2, f"{calls:.0f} predict calls for 120 requests from 8 clients"
 
 
 def test_swap_under_keep_alive_load_fails_nothing(
