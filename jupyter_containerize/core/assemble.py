@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import engine, imagefs, imagestore, installer, layers
+from . import engine, imagefs, imagestore, installer, layers, layerstream
 from . import labels as labels_mod
 from .build import RENDERER_VERSION
 from .errors import BuildError
@@ -94,53 +94,26 @@ def _layers_path(
     plan: Any, reference: str, env_ref: str, author: str | None, result: BuildResult
 ) -> None:
     rep, minor = plan.rep, plan.minor
-    compile_py = installer.compile_python_for(minor, None)
     work = cache_dir() / "layers"
     work.mkdir(exist_ok=True)
-    with rep.phase("install"):
-        by_pin: dict[str, str] = {}
-        user = installer.ensure(
-            _dist_requirements(plan, cache_dir() / "wheels", by_pin),
-            minor,
-            plan.platform,
-            compile_py,
-            glibc=plan.base.glibc, no_cache=plan.no_cache,
-            log=rep.log,
-        )
-        tool_reqs = {
-            installer.dist_key(p.split("==")[0], p.split("==")[1], p): p for p in plan.tool_pins
-        }
-        tool = installer.ensure(
-            tool_reqs, minor, plan.platform, compile_py, glibc=plan.base.glibc,
-            no_cache=plan.no_cache, log=rep.log,
-        )
-    with rep.phase("layers"):
-        from .layerorder import layer_order
+    by_pin: dict[str, str] = {}
+    reqs = _dist_requirements(plan, cache_dir() / "wheels", by_pin)
+    tool_reqs = {
+        installer.dist_key(p.split("==")[0], p.split("==")[1], p): p for p in plan.tool_pins
+    }
+    groups = _groups(plan, by_pin)
+    compile_py = installer.compile_python_for(minor, None)
+    where = (minor, plan.platform, plan.base.glibc)
+    root = installer.store(*where)
+    user = {k: root / k for k in reqs}
+    tool = {k: root / k for k in tool_reqs}
 
-        order = plan.lock.get("layers") or []
-        if not order or any(pin not in by_pin for group in order for pin in group):
-            order = layer_order(None, plan.lock)  # an old or hand-edited lock
-        groups = [[by_pin[pin] for pin in group] for group in order]
-        env_layers = [_meta_layer(plan, work)]
-        env_layers.append(
-            _dist_layer(sorted(tool), tool, imagefs.TOOL, work, "tool", plan.no_cache)
-        )
-        for i, group in enumerate(groups):
-            env_layers.append(
-                _dist_layer(group, user, imagefs.ENV, work, f"env {i + 1}", plan.no_cache)
-            )
-        proj = layers.write_layer(
-            imagefs.project_entries(
-                plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
-            ),
-            work / f"project-{plan.image_hash[:16]}.tar",
-            plan.created_epoch(),
-            {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
-        )
-        proj.comment = "project files"
+    def install(requirements: dict[str, str], **streaming: Any) -> None:
+        installer.ensure(requirements, minor, plan.platform, compile_py, glibc=plan.base.glibc,
+                         no_cache=plan.no_cache, log=rep.log, **streaming)
+
     base_attrs = (plan.remote.attrs if plan.remote is not None
                   else engine.require_image(plan.base.reference).attrs)
-    created = plan.created()
     lab = plan.labels(author, "layers")
     env_lab = {k: v for k, v in lab.items() if "notebook" not in k}
     env_lab[labels_mod.ROLE] = "environment"
@@ -150,27 +123,84 @@ def _layers_path(
         "user": imagefs.RUNNER_USER,
         "workdir": imagefs.WORK,
         "cmd": [f"{imagefs.ENV}/bin/python"],
-        "created": created,
+        "created": plan.created(),
     }
-    env_cfg = layers.image_config(base_attrs, env_layers, labels=env_lab, **common)
-    nb_cfg = layers.image_config(base_attrs, env_layers + [proj], labels=lab, **common)
-    env_spec = layers.ImageSpec(env_ref, env_layers, env_cfg)
-    nb_spec = layers.ImageSpec(reference, env_layers + [proj], nb_cfg)
-    if plan.remote is not None:
-        from .nodaemon import push_without_engine
 
-        push_without_engine(plan, env_spec, nb_spec, groups, user, result)
-        proj.path.unlink(missing_ok=True) if proj.path else None
-        return
-    # what the engine does not hold yet is new or changed: that is what the smoke test imports
-    holding = imagestore.engine_state()
-    held = holding.held(env_cfg["rootfs"]["diff_ids"])
-    first_group = len(held) - len(env_layers) + 2  # after the base, the meta and tool layers
-    new = [k for j, g in enumerate(groups) if not held[first_group + j] for k in g]
-    with rep.phase("load"):
-        loaded = imagestore.load(
-            [env_spec, nb_spec], plan.base.reference, work, rep.log, holding
+    def config(layer_list: list[layers.Layer], labels: dict[str, str]) -> dict[str, Any]:
+        return layers.image_config(base_attrs, layer_list, labels=labels, **common)
+
+    # what the engine holds before this build: what it does not is what the smoke test imports
+    holding = imagestore.engine_state() if plan.remote is None else None
+    todo = set(installer.missing({**tool_reqs, **reqs}, *where, no_cache=plan.no_cache))
+    tool_todo = [k for k in sorted(tool_reqs) if k in todo]
+    user_waves = layerstream.waves([k for g in groups for k in g
+                                    if k in todo and k not in tool_reqs])
+    stream = None
+    if holding is not None and len(user_waves) > 1:
+        stream = layerstream.LayerStream(
+            env_ref.rsplit(":", 1)[0], plan.base.reference, config, env_lab, work, rep.log,
+            imagestore.Holding(holding.kind, set(holding.chains), dict(holding.blobs),
+                               holding.engine_id),
         )
+    # the image's layers in order (meta, tool, one per group), each written once the
+    # distributions it holds are in the store
+    sequence = [(sorted(tool), tool, imagefs.TOOL, "tool")] + [
+        (g, user, imagefs.ENV, f"env {i + 1}") for i, g in enumerate(groups)
+    ]
+    env_layers = [_meta_layer(plan, work)]
+    ready = (set(tool) | set(reqs)) - todo
+
+    def write_ready() -> None:
+        while len(env_layers) - 1 < len(sequence):
+            keys, folders, prefix, comment = sequence[len(env_layers) - 1]
+            if not ready.issuperset(keys):
+                return
+            env_layers.append(_dist_layer(keys, folders, prefix, work, comment, plan.no_cache))
+
+    def on_wave(keys: list[str]) -> None:
+        ready.update(keys)
+        if stream is not None:
+            write_ready()
+            if len(env_layers) - 1 < len(sequence):
+                stream.add(env_layers)  # the engine loads these while later waves install
+
+    try:
+        with rep.phase("install"):
+            install({**tool_reqs, **reqs}, waves=[tool_todo, *user_waves], on_wave=on_wave)
+        with rep.phase("layers"):
+            ready.update(reqs)
+            write_ready()
+            proj = layers.write_layer(
+                imagefs.project_entries(
+                    plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
+                ),
+                work / f"project-{plan.image_hash[:16]}.tar",
+                plan.created_epoch(),
+                {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
+            )
+            proj.comment = "project files"
+        env_cfg = config(env_layers, env_lab)
+        nb_cfg = config(env_layers + [proj], lab)
+        env_spec = layers.ImageSpec(env_ref, env_layers, env_cfg)
+        nb_spec = layers.ImageSpec(reference, env_layers + [proj], nb_cfg)
+        if holding is None:
+            from .nodaemon import push_without_engine
+
+            push_without_engine(plan, env_spec, nb_spec, groups, user, result)
+            proj.path.unlink(missing_ok=True) if proj.path else None
+            return
+        held = holding.held(env_cfg["rootfs"]["diff_ids"])
+        first_group = len(held) - len(env_layers) + 2  # after the base, the meta and tool layers
+        new = [k for j, g in enumerate(groups) if not held[first_group + j] for k in g]
+        with rep.phase("load"):
+            loaded = imagestore.load(
+                [env_spec, nb_spec], plan.base.reference, work, rep.log,
+                stream.finish() if stream is not None else holding,
+            )
+    finally:
+        if stream is not None:
+            stream.finish()
+            stream.remove_partials()
     result.image_id = loaded.image_id(1)
     result.config_digest = loaded.config_digests[1]
     result.manifest_digest = loaded.manifest_digests[1] or ""
@@ -180,6 +210,16 @@ def _layers_path(
     with rep.phase("smoke test"):
         smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
     proj.path.unlink(missing_ok=True) if proj.path else None
+
+
+def _groups(plan: Any, by_pin: dict[str, str]) -> list[list[str]]:
+    """The lock's layer groups, as distributions' store keys."""
+    from .layerorder import layer_order
+
+    order = plan.lock.get("layers") or []
+    if not order or any(pin not in by_pin for group in order for pin in group):
+        order = layer_order(None, plan.lock)  # an old or hand-edited lock
+    return [[by_pin[pin] for pin in group] for group in order]
 
 
 def _meta_layer(plan: Any, work: Path) -> layers.Layer:

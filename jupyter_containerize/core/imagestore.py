@@ -137,6 +137,15 @@ class Holding:
 
         return [c in self.chains for c in chain_ids(diffs)]
 
+    def add(self, diffs: list[str], sizes: dict[str, int]) -> None:
+        """The engine now holds an image of these layers (it was just loaded complete)."""
+        if self.kind == CONTAINERD:
+            self.blobs.update({d: sizes[d] for d in diffs if d in sizes})
+        else:
+            from .engine import chain_ids
+
+            self.chains.update(chain_ids(diffs))
+
     @property
     def placeholders(self) -> bool:
         """Whether a held layer travels as an empty file (layer store) or not at all."""
@@ -273,6 +282,8 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
         plan = layers.plan_archive(images, Holding(held.kind, engine_id=held.engine_id),
                                    sources, sizes)
         engine.load_archive(layers.stream_archive(plan))
+    for img in images:
+        held.add(img.config["rootfs"]["diff_ids"], plan.sizes)
     loaded = Loaded(held.kind, [layers.image_id(img.config) for img in images],
                     [plan.manifest_digest(i) for i in range(len(images))])
     keep(images, [m for _, m in plan.manifests])

@@ -8,6 +8,7 @@ from these folders, so adding a package installs and packs only that package.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -76,6 +78,7 @@ if __name__ == "__main__":
 """
 
 
+@functools.cache
 def uv_bin() -> str:
     from uv import find_uv_bin
 
@@ -156,6 +159,13 @@ def run_uv(
             raise InstallError(f"uv could not run: {exc}", hint="reinstall the uv package") from exc
 
 
+def missing(requirements: dict[str, str], python_minor: str, platform: str,
+            glibc: str | None = None, no_cache: bool = False) -> list[str]:
+    """The keys of ``requirements`` that :func:`ensure` would install."""
+    root = store(python_minor, platform, glibc)
+    return [k for k in requirements if no_cache or not (root / k).is_dir()]
+
+
 def ensure(
     requirements: dict[str, str],
     python_minor: str,
@@ -165,32 +175,61 @@ def ensure(
     glibc: str | None = None,
     no_cache: bool = False,
     log: Callable[[str], None] = lambda s: None,
+    waves: list[list[str]] | None = None,
+    on_wave: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Path]:
-    """Make sure every ``key -> requirement line`` is installed in the store; return folders."""
+    """Make sure every ``key -> requirement line`` is installed in the store; return folders.
+
+    The missing distributions are installed in ``waves`` (lists of keys; default: one), one
+    uv run per wave, all at once, so downloads stay parallel; each wave is then compiled and
+    put in the store in order, and ``on_wave`` is called with its keys once they are there,
+    so a caller can use them while later waves still install."""
     root = store(python_minor, platform, glibc)
-    missing = {k: r for k, r in requirements.items() if no_cache or not (root / k).is_dir()}
-    if missing:
-        log(f"installing {len(missing)} distributions for {platform}, Python {python_minor}")
-        with tempfile.TemporaryDirectory(dir=root) as tmp:
-            _uv_install(list(missing.values()), Path(tmp) / "t", python_minor,
-                        platform_tag(platform, glibc), no_cache, platform)
-            split = _split(Path(tmp) / "t", Path(tmp) / "split", python_minor)
-            by_name = {_requirement_name(line): k for k, line in missing.items()}
-            keys = {}
-            for name, folder in split.items():
-                key = by_name.get(name, name)
-                keys[key] = folder
-            site = f"lib/python{python_minor}/site-packages"
-            if compile_python:
-                _compile(compile_python, site, list(keys.values()))
-            for key, folder in keys.items():
-                if (root / key).exists():
-                    shutil.rmtree(root / key)
-                folder.rename(root / key)
+    todo = {k: requirements[k]
+            for k in missing(requirements, python_minor, platform, glibc, no_cache)}
+    if todo:
+        log(f"installing {len(todo)} distributions for {platform}, Python {python_minor}")
+        placed: set[str] = set()
+        runs = []
+        for wave in [*(waves or []), list(todo)]:
+            run = [k for k in wave if k in todo and k not in placed]
+            placed.update(run)
+            if run:
+                runs.append(run)
+        tag = platform_tag(platform, glibc)
+        uv_bin()  # found once, before the runs: finding it is not thread-safe
+        with tempfile.TemporaryDirectory(dir=root) as tmp, \
+                ThreadPoolExecutor(len(runs), thread_name_prefix="uv") as pool:
+            targets = [Path(tmp) / f"t{i}" for i in range(len(runs))]
+            started = [pool.submit(_uv_install, [todo[k] for k in run], target, python_minor,
+                                   tag, no_cache, platform)
+                       for run, target in zip(runs, targets)]
+            for i, (run, target, future) in enumerate(zip(runs, targets, started)):
+                future.result()
+                split = _split(target, Path(tmp) / f"split{i}", python_minor)
+                by_name = {_requirement_name(todo[k]): k for k in run}
+                keys = {by_name.get(name, name): folder for name, folder in split.items()}
+                _place(list(keys.items()), root, compile_python, python_minor)
+                if on_wave is not None:
+                    on_wave(run)
     absent = [r for k, r in requirements.items() if not (root / k).is_dir()]
     if absent:
         raise InstallError(f"installing gave no files for {', '.join(absent)}")
     return {k: root / k for k in requirements}
+
+
+def _place(folders: list[tuple[str, Path]], root: Path, compile_python: str | None,
+           python_minor: str) -> None:
+    """Compile installed folders and move them into the store under their keys."""
+    if not folders:
+        return
+    if compile_python:
+        _compile(compile_python, f"lib/python{python_minor}/site-packages",
+                 [folder for _, folder in folders])
+    for key, folder in folders:
+        if (root / key).exists():
+            shutil.rmtree(root / key)
+        folder.rename(root / key)
 
 
 def _requirement_name(line: str) -> str:
@@ -204,7 +243,7 @@ def _uv_install(
     reqs: list[str], target: Path, python_minor: str, tag: str, no_cache: bool, platform: str
 ) -> None:
     args = ["pip", "install", "--no-deps", "--target", str(target), "--python-platform", tag,
-            "--python-version", python_minor, "--link-mode", "copy", "-r", "requirements.txt"]
+            "--python-version", python_minor, "--link-mode", "hardlink", "-r", "requirements.txt"]
     proc = run_uv(args + (["--no-cache"] if no_cache else []), {"requirements.txt": reqs})
     if proc.returncode != 0:
         raise _install_error(proc.stderr, platform)

@@ -64,7 +64,10 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         copy_image(_base_reference(), host)
     root = tmp_path_factory.mktemp("store")
     nb = example_project(root, f"stores test {TEST_RUN_ID} {request.param}")
+    # a cache of its own: the first build installs every distribution, and so loads the
+    # early layers into the engine while later ones install
     env = {"DOCKER_HOST": host, "JUPYTER_CONTAINERIZE_DATA_DIR": str(root / "data"),
+           "JUPYTER_CONTAINERIZE_CACHE_DIR": str(root / "cache"),
            "JUPYTER_CONTAINERIZE_LABELS": f"{TEST_LABEL}={TEST_RUN_ID}"}
     info = json.loads(_docker(host, "info", "--format", "{{json .}}").stdout)
     driver = dict(info.get("DriverStatus") or []).get("driver-type", "")
@@ -132,6 +135,17 @@ def test_a_notebook_edit_rebuilds_one_layer_and_names_both_digests(
     assert layers[0][:-1] == layers[1][:-1] and layers[0][-1] != layers[1][-1]
     if store["kind"] != "layer store":  # the image ID is the manifest digest we printed
         assert f"manifest {ids[1]}" in rebuilt["out2"], (ids, rebuilt["out2"][-800:])
+
+
+def test_a_cold_build_loads_layers_while_installing_and_leaves_no_partial_image(
+        store: dict[str, Any], rebuilt: dict[str, Any]) -> None:
+    out = rebuilt["out1"]
+    assert "while later distributions install" in out, out[-2000:]
+    assert "loading layers early failed" not in out, out[-2000:]
+    partial = _docker(store["host"], "images", "-a", "--filter",
+                      f"label={labels.ROLE}=partial", "--format", "{{.Repository}}:{{.Tag}}")
+    repo = rebuilt["first"].rsplit(":", 1)[0]
+    assert [r for r in partial.stdout.split() if r.startswith(repo)] == []
 
 
 def test_every_layer_of_every_image_we_built_is_complete(

@@ -1,0 +1,87 @@
+"""Installs in waves: every wave's uv run starts at once, and the waves land in the store in
+the order given, each announced once its folders are there (a build loads their layers while
+later waves still install)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from jupyter_containerize.core import installer, layerstream
+
+
+def _wheel(folder: Path, name: str) -> Path:
+    """A minimal pure-Python wheel of distribution ``name`` 1.0, one module."""
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {name!r}\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+                                       "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(path, "w") as zf:
+        for arc, text in files.items():
+            data = text.encode()
+            zf.writestr(arc, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{arc},sha256={digest.decode()},{len(data)}")
+        record.append(f"{name}-1.0.dist-info/RECORD,,")
+        zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+@pytest.fixture()
+def wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("JUPYTER_CONTAINERIZE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    (tmp_path / "wheels").mkdir()
+    names = [f"wave{c}" for c in "abcdefgh"]
+    return {f"{n}-1.0": str(_wheel(tmp_path / "wheels", n)) for n in names}
+
+
+def test_waves_are_cut_in_order_and_never_too_small() -> None:
+    keys = [f"k{i}" for i in range(30)]
+    cut = layerstream.waves(keys)
+    assert [k for w in cut for k in w] == keys
+    assert 1 < len(cut) <= layerstream.WAVES_MAX
+    assert min(len(w) for w in cut) >= layerstream.WAVE_MIN
+    assert layerstream.waves(keys[:7]) == [keys[:7]]  # too few to be worth a second load
+    assert layerstream.waves([]) == []
+
+
+def test_each_wave_is_in_the_store_when_announced_and_no_later_one_is(
+        wheels: dict[str, str]) -> None:
+    keys = sorted(wheels)
+    cut = [keys[:2], keys[2:5], keys[5:]]
+    root = installer.store("3.11", "linux/amd64")
+    seen: list[list[str]] = []
+
+    def on_wave(done: list[str]) -> None:
+        present = {k for k in keys if (root / k).is_dir()}
+        assert present == {k for w in [*seen, done] for k in w}, (done, present)
+        seen.append(done)
+
+    folders = installer.ensure(wheels, "3.11", "linux/amd64", None, waves=cut,
+                               on_wave=on_wave)
+    assert seen == cut
+    for key, folder in folders.items():
+        name = key.split("-")[0]
+        module = folder / "lib/python3.11/site-packages" / name / "__init__.py"
+        assert module.read_text() == f"VALUE = {name!r}\n"
+    # nothing is missing now: a second call installs nothing and announces nothing
+    again: list[list[str]] = []
+    installer.ensure(wheels, "3.11", "linux/amd64", None, waves=cut, on_wave=again.append)
+    assert again == [] and installer.missing(wheels, "3.11", "linux/amd64") == []
+
+
+def test_keys_left_out_of_the_waves_still_install(wheels: dict[str, str]) -> None:
+    keys = sorted(wheels)
+    seen: list[list[str]] = []
+    installer.ensure(wheels, "3.11", "linux/amd64", None, waves=[keys[:3]],
+                     on_wave=seen.append)
+    assert seen == [keys[:3], keys[3:]]
