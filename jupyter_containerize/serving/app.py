@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from typing import Any, Callable, Optional
@@ -13,11 +12,13 @@ import numpy as np
 from . import handlers
 from .batching import MicroBatcher
 from .errors import ClientError
-from .http import Receive, Scope, Send, header, respond, respond_error, respond_json
+from .http import Receive, Scope, Send, respond, respond_error, respond_json
 from .inputs import Inputs
+from .logs import ErrorsOnce, one_line
 from .metrics import Metrics
 from .model import ServedModel
 from .registry import Registry
+from .security import HostCheck, bearer_matches, check_admin
 from .settings import Settings
 
 log = logging.getLogger("jupyter_containerize.serving")
@@ -69,8 +70,14 @@ def route_of(method: str, path: str) -> tuple[str, Optional[str], str]:
     return "other", None, "unknown"
 
 
-_OPEN = {"/ping", "/v2/health/live", "/v2/health/ready", "/v2", "/metrics", "ready"}
+_OPEN = {"/ping", "/v2/health/live", "/v2/health/ready", "/v2", "ready"}
+# answered whatever the Host header: they tell nothing but whether the server is up
+_HEALTH = {"/ping", "/v2/health/live", "/v2/health/ready", "ready"}
 _POST = {"/invocations", "infer", "load", "unload", "/v2/repository/index"}
+# what changes, or tells, which models are served: the admin token's alone
+_ADMIN = {"load", "unload", "/v2/repository/index"}
+# what a predict raises when the input, not the server, is wrong
+CLIENT_MISTAKES = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
 class ServingApp:
@@ -84,10 +91,15 @@ class ServingApp:
         self.batcher: Optional[MicroBatcher] = None
         self.version = _version()
         self._token = settings.token.encode() if settings.token else None
+        self._admin = settings.admin_token.encode() if settings.admin_token else None
+        self.hosts = HostCheck(settings.allowed_hosts)
+        self.errors = ErrorsOnce()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def startup(self) -> None:
-        self.registry = Registry(self.metrics, self.settings.model_name)
+        self.registry = Registry(
+            self.metrics, self.settings.model_name, self.settings.skops_trusted
+        )
         self.batcher = MicroBatcher(
             self.settings.max_batch_size,
             self.settings.max_batch_wait_ms,
@@ -125,8 +137,9 @@ class ServingApp:
             return await self.batcher.predict(model, method, inputs)
         except ClientError:
             raise
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise ClientError(400, f"the model cannot predict on this input: {exc}") from None
+        except CLIENT_MISTAKES as exc:
+            text = one_line(str(exc), 300)
+            raise ClientError(400, f"the model cannot predict on this input: {text}") from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -142,8 +155,8 @@ class ServingApp:
         except ClientError as exc:
             status = exc.status
             await respond_error(send, exc.status, exc.message)
-        except Exception:
-            log.exception("error serving %s %s", scope["method"], route)
+        except Exception as exc:
+            self.errors.report(scope["method"], route, exc)
             await respond_error(send, 500, "internal error while serving this request")
         finally:
             self.metrics.observe_request(
@@ -172,21 +185,23 @@ class ServingApp:
         return self.registry.failure or "the model failed to load"
 
     def _check_auth(self, scope: Scope) -> None:
-        if self._token is None:
+        if self._token is None or bearer_matches(scope, self._token, self._admin):
             return
-        given = (header(scope, b"authorization") or "").encode("latin-1")
-        if not hmac.compare_digest(given, b"Bearer " + self._token):
-            raise ClientError(401, "this route needs the header Authorization: Bearer <token>")
+        raise ClientError(401, "this route needs the header Authorization: Bearer <token>")
 
     async def _dispatch(
         self, scope: Scope, receive: Receive, send: Send, name: Optional[str], action: str
     ) -> int:
+        if action not in _HEALTH:
+            self.hosts.check(scope)
         if action == "unknown":
-            raise ClientError(404, f"no route {scope['path']}; see /v2 and /invocations")
+            raise ClientError(404, f"no route {scope['path'][:200]}; see /v2 and /invocations")
         expected = "POST" if action in _POST else "GET"
         if scope["method"] != expected and not (expected == "GET" and scope["method"] == "HEAD"):
             raise ClientError(405, f"{scope['path']} takes {expected}")
-        if action not in _OPEN:
+        if action in _ADMIN:
+            check_admin(scope, self._admin)
+        elif action not in _OPEN:
             self._check_auth(scope)
         return await self._handle(scope, receive, send, name, action)
 
@@ -202,6 +217,7 @@ class ServingApp:
         elif action == "load":
             await handlers.repository_load(self, scope, receive, send, str(name))
         elif action == "unload":
+            await handlers.read_optional_json(self, scope, receive)
             raise ClientError(400, "unloading is not supported: load another model in its place")
         elif action in ("/ping", "/v2/health/ready", "ready"):
             if not registry.ready:
@@ -216,6 +232,7 @@ class ServingApp:
         elif action == "metadata":
             await respond_json(send, 200, handlers.model_metadata(registry.get(str(name))))
         elif action == "/v2/repository/index":
+            await handlers.read_optional_json(self, scope, receive)
             await respond_json(send, 200, handlers.repository_index(self))
         elif action == "/metrics":
             await respond(

@@ -9,7 +9,7 @@ from .errors import ModelLoadError
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".cloudpickle", ".cpkl", ".sav", ".dill")
 MODEL_SUFFIXES = PICKLE_SUFFIXES + (".skops", ".onnx", ".ubj", ".json", ".txt", ".bst")
-_COMPRESSED_MAGIC = (b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18")
+COMPRESSED_MAGIC = (b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18")
 EXPECTED = (
     "expected a pickle/joblib/cloudpickle file, .skops, .onnx, an XGBoost .ubj/.json, "
     "a LightGBM .txt, or a directory with predict.py"
@@ -83,6 +83,6 @@ def detect_flavor(path: Path) -> str:
     if head[:1] == b"\x80":
         flavor = _sniff_pickle(head)
         return "joblib" if flavor == "pickle" and suffix == ".joblib" else flavor
-    if suffix == ".joblib" or any(head.startswith(m) for m in _COMPRESSED_MAGIC):
+    if suffix == ".joblib" or any(head.startswith(m) for m in COMPRESSED_MAGIC):
         return "joblib"
     raise ModelLoadError(f"cannot tell the flavor of {path.name}: {EXPECTED}")

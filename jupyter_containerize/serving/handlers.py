@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qs
 
@@ -9,9 +11,12 @@ import numpy as np
 
 from . import inputs as parsing
 from . import jsoncodec
+from .detect import resolve_model_path
 from .errors import ClientError, ModelLoadError
 from .http import Receive, Scope, Send, header, read_body, respond, respond_json
+from .logs import one_line
 from .model import ServedModel
+from .security import check_in_store, media_type, require_json, store_path
 from .v2 import DTYPES, HEADER_LENGTH, datatype_of, decode_request, encode_response
 
 if TYPE_CHECKING:
@@ -19,11 +24,22 @@ if TYPE_CHECKING:
 
 SERVER_NAME = "jupyter-containerize"
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
-_CURL_DEFAULT = "application/x-www-form-urlencoded"
 
 
-def _media_type(scope: Scope) -> str:
-    return (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+EMPTY_BODY = "the request body is empty: send the rows to predict on"
+
+
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """A body that parses but does not hold what it should is the client's mistake (400)."""
+    try:
+        yield
+    except ClientError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise ClientError(400, f"cannot read {what}: {one_line(str(exc), 200)}") from None
+    except RecursionError:
+        raise ClientError(400, f"cannot read {what}: it nests too deeply") from None
 
 
 def _json_ready(result: np.ndarray) -> list[Any]:
@@ -39,18 +55,21 @@ async def invocations(
 ) -> None:
     """SageMaker's /invocations: the default model, or the one named by the runtime API's
     /endpoints/NAME/invocations."""
-    media = _media_type(scope)
+    media = media_type(scope)
     if media not in ("", "application/json", "text/csv"):
         raise ClientError(
-            415, f"unsupported content type {media!r}: send application/json or text/csv"
+            415, f"unsupported content type {media[:100]!r}: send application/json or text/csv"
         )
     body = await read_body(scope, receive, app.settings.max_request_bytes)
     model = app.models.get(name) if name is not None else app.models.default()
     n, names = model.n_features, model.adapter.feature_names
-    if media == "text/csv":
-        parsed = parsing.parse_csv(body, n)
-    else:
-        parsed = parsing.parse_json_rows(jsoncodec.loads(body), names, n)
+    if not body.strip():
+        raise ClientError(400, EMPTY_BODY)
+    with reading("the rows"):
+        if media == "text/csv":
+            parsed = parsing.parse_csv(body, n)
+        else:
+            parsed = parsing.parse_json_rows(jsoncodec.loads(body), names, n)
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     method = query.get("method", ["predict"])[0]
     result = await app.predict(model, method, parsed)
@@ -108,18 +127,24 @@ def _requested(model: ServedModel, request: Any) -> list[tuple[str, bool]]:
 
 async def infer(app: ServingApp, scope: Scope, receive: Receive, send: Send, name: str) -> None:
     model = app.models.get(name)
-    media = _media_type(scope)
-    if media not in ("", "application/json", "application/octet-stream", _CURL_DEFAULT):
+    media = media_type(scope)
+    # no form types: a web page may post those to any site without asking first
+    if media not in ("", "application/json", "application/octet-stream"):
         raise ClientError(
             415,
-            f"unsupported content type {media!r}: send application/json, "
-            "or application/octet-stream with Inference-Header-Content-Length",
+            f"unsupported content type {media[:100]!r}: send application/json (curl: -H "
+            "'Content-Type: application/json'), or application/octet-stream with "
+            "Inference-Header-Content-Length",
         )
     body = await read_body(scope, receive, app.settings.max_request_bytes)
-    request = decode_request(body, header(scope, HEADER_LENGTH.encode()))
-    parsed = _to_model_input(model, request.inputs)
+    if not body.strip():
+        raise ClientError(400, EMPTY_BODY)
+    with reading("the inference request"):
+        request = decode_request(body, header(scope, HEADER_LENGTH.encode()))
+        parsed = _to_model_input(model, request.inputs)
+        wanted = _requested(model, request)
     outputs = []
-    for method, binary in _requested(model, request):
+    for method, binary in wanted:
         result = await app.predict(model, method, parsed)
         outputs.append((method, np.asarray(result), binary))
     payload, header_length = encode_response(model.name, request.id, outputs)
@@ -160,22 +185,34 @@ def server_metadata(version: str) -> dict[str, Any]:
 async def repository_load(
     app: ServingApp, scope: Scope, receive: Receive, send: Send, name: str
 ) -> None:
+    require_json(scope)
     body = await read_body(scope, receive, app.settings.max_request_bytes)
     payload: Any = jsoncodec.loads(body) if body.strip() else {}
-    path: Optional[str] = (
-        (payload.get("parameters") or {}).get("path") if isinstance(payload, dict) else None
-    )
-    if not path:
-        raise ClientError(400, 'expected {"parameters": {"path": "<model file in the container>"}}')
+    parameters = payload.get("parameters") if isinstance(payload, dict) else None
+    raw = parameters.get("path") if isinstance(parameters, dict) else None
+    store = app.settings.model_store
+    path = store_path(raw, store)
     try:
-        model = await app.models.load(str(path), name)
+        check_in_store(str(resolve_model_path(path)), str(raw), store)
+        model = await app.models.load(path, name)
     except ModelLoadError as exc:
-        raise ClientError(400, str(exc)) from None
+        raise ClientError(400, one_line(str(exc))) from None
+    except OSError as exc:
+        raise ClientError(400, f"cannot read {raw}: {exc.strerror or exc}") from None
     await respond_json(
         send,
         200,
         {"name": model.name, "sha256": model.sha256, "flavor": model.flavor, "state": "READY"},
     )
+
+
+async def read_optional_json(app: ServingApp, scope: Scope, receive: Receive) -> Any:
+    """A repository route's optional body: JSON when there is one."""
+    body = await read_body(scope, receive, app.settings.max_request_bytes)
+    if not body.strip():
+        return None
+    require_json(scope)
+    return jsoncodec.loads(body)
 
 
 def repository_index(app: ServingApp) -> list[dict[str, Any]]:

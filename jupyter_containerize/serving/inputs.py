@@ -40,7 +40,9 @@ def from_array(array: np.ndarray) -> Inputs:
 def _array(rows: Any, n_features: Optional[int]) -> np.ndarray:
     try:
         array = np.asarray(rows)
-    except ValueError:
+    except ValueError as exc:
+        if "maximum number of dimension" in str(exc):
+            raise ClientError(400, "rows nest too deeply: a row is a list of values") from None
         raise ClientError(400, "rows must all have the same number of values") from None
     if array.dtype == object and array.ndim == 1 and any(isinstance(r, list) for r in rows):
         raise ClientError(400, "rows must all have the same number of values")

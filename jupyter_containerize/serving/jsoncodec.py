@@ -16,21 +16,37 @@ except ImportError:  # pragma: no cover - the runtime layer installs it; the std
 _OPTIONS = (orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) if orjson is not None else 0
 
 
+TOO_DEEP = "JSON nests arrays or objects too deeply (keep it under 1000 levels)"
+
+
 def loads(raw: bytes) -> Any:
     """The request's JSON, or a 400 that says where it is malformed.
 
     The standard library has the last word: it names the position of a mistake, and it takes
-    the NaN and Infinity literals some clients send, which orjson refuses.
+    the NaN and Infinity literals some clients send, which orjson refuses. Whatever the body,
+    the answer is a value or a ClientError: too deep nesting, numbers too long to convert and
+    bytes that are not UTF-8 are client mistakes too.
     """
     if orjson is not None:
         try:
             return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
+        except orjson.JSONDecodeError as exc:
+            if "depth" in str(exc) or "recursion" in str(exc):
+                raise ClientError(400, TOO_DEEP) from None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = raw.decode("utf-8-sig") if isinstance(raw, (bytes, bytearray)) else raw
+    except UnicodeDecodeError as exc:
+        raise ClientError(
+            400, f"the JSON body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ClientError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ClientError(400, TOO_DEEP) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ClientError(400, f"malformed JSON: {' '.join(str(exc).split())[:200]}") from None
 
 
 def dumps(payload: Any) -> bytes:

@@ -13,6 +13,7 @@ import numpy as np
 from . import adapters
 from .detect import detect_flavor, resolve_model_path
 from .errors import ModelLoadError
+from .logs import one_line
 from .unpickle import load_pickled
 
 log = logging.getLogger("jupyter_containerize.serving")
@@ -31,14 +32,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def make_adapter(path: Path, flavor: str) -> adapters.Adapter:
+def load_skops(path: Path, approved: tuple[str, ...] = ()) -> Any:
+    """A skops file, trusting beyond skops' own list only the types the user approved."""
+    try:
+        import skops.io
+    except ImportError:
+        raise ModelLoadError(f"{path.name} is a skops file but skops is missing") from None
+    untrusted = [str(t) for t in skops.io.get_untrusted_types(file=str(path))]
+    refused = [t for t in untrusted if t not in approved]
+    if refused:
+        raise ModelLoadError(
+            f"{path.name} holds types skops does not trust: {', '.join(refused)}; "
+            "approve those you trust (SERVING_SKOPS_TRUSTED, comma separated) to load it"
+        )
+    return skops.io.load(str(path), trusted=untrusted)
+
+
+def make_adapter(
+    path: Path, flavor: str, skops_trusted: tuple[str, ...] = ()
+) -> adapters.Adapter:
     if flavor in ("joblib", "pickle", "cloudpickle"):
         return adapters.EstimatorAdapter(load_pickled(path, flavor), path.name)
     if flavor == "skops":
-        import skops.io
-
-        untrusted = skops.io.get_untrusted_types(file=str(path))
-        return adapters.EstimatorAdapter(skops.io.load(str(path), trusted=untrusted), path.name)
+        return adapters.EstimatorAdapter(load_skops(path, skops_trusted), path.name)
     if flavor == "onnx":
         return adapters.OnnxAdapter(path)
     if flavor == "xgboost":
@@ -98,20 +114,31 @@ class ServedModel:
             self.outputs[method] = (result.dtype, [-1, *result.shape[1:]])
 
 
-def load_model(path: str, name: Optional[str] = None, last_row: Any = None) -> ServedModel:
-    """Detect, load and warm up the model at ``path``; ModelLoadError says why not."""
-    target = resolve_model_path(path)
-    flavor = detect_flavor(target)
+def load_model(
+    path: str,
+    name: Optional[str] = None,
+    last_row: Any = None,
+    skops_trusted: tuple[str, ...] = (),
+) -> ServedModel:
+    """Detect, load and warm up the model at ``path``; ModelLoadError says why not, in one
+    line naming the file, whatever went wrong (user code may raise anything, even exit)."""
     try:
-        adapter = make_adapter(target, flavor)
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load {target.name}: {type(exc).__name__}: {exc}") from exc
-    stem = target.name if target.is_dir() else target.stem
-    model = ServedModel(name or stem, target, flavor, file_sha256(target), adapter)
+        target = resolve_model_path(path)
+        flavor = detect_flavor(target)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        adapter = make_adapter(target, flavor, skops_trusted)
+        stem = target.name if target.is_dir() else target.stem
+        model = ServedModel(name or stem, target, flavor, file_sha256(target), adapter)
+    except ModelLoadError as exc:
+        raise ModelLoadError(one_line(str(exc))) from exc
+    except (Exception, SystemExit) as exc:
+        text = one_line(f"{type(exc).__name__}: {exc}")
+        raise ModelLoadError(f"cannot load {target.name}: {text}") from exc
     try:
         model.warm_up(last_row)
-    except Exception as exc:
-        raise ModelLoadError(f"warm-up predict failed: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        text = one_line(f"{type(exc).__name__}: {exc}")
+        raise ModelLoadError(f"{target.name}: warm-up predict failed: {text}") from exc
     return model

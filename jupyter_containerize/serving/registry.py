@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from .errors import ClientError, ModelLoadError
+from .logs import one_line
 from .metrics import Metrics
 from .model import ServedModel, load_model
 
@@ -17,8 +18,14 @@ log = logging.getLogger("jupyter_containerize.serving")
 class Registry:
     """Name -> ServedModel. Loads run in their own thread so predictions never wait on them."""
 
-    def __init__(self, metrics: Metrics, default_name: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        default_name: Optional[str] = None,
+        skops_trusted: tuple[str, ...] = (),
+    ) -> None:
         self.metrics = metrics
+        self.skops_trusted = skops_trusted
         self.models: dict[str, ServedModel] = {}
         self.default_name = default_name
         self.last_rows: dict[str, Any] = {}
@@ -53,7 +60,9 @@ class Registry:
             loop = asyncio.get_running_loop()
             key = name or self.default_name
             last = self.last_rows.get(key) if key else None
-            model = await loop.run_in_executor(self._executor, load_model, path, name, last)
+            model = await loop.run_in_executor(
+                self._executor, load_model, path, name, last, self.skops_trusted
+            )
             replaced = model.name in self.models
             self.models[model.name] = model
             if self.default_name is None:
@@ -71,11 +80,15 @@ class Registry:
             return model
 
     async def load_at_startup(self, path: str, name: Optional[str]) -> bool:
+        """Load the model the server is for; on failure keep one line saying why (the server
+        prints it as it exits)."""
         try:
             await self.load(path, name)
         except ModelLoadError as exc:
-            self.failure = str(exc)
-            log.error("cannot serve the model: %s", exc)
+            self.failure = one_line(str(exc))
+            return False
+        except Exception as exc:  # anything else still ends the server, never hangs it
+            self.failure = one_line(f"cannot load {path}: {type(exc).__name__}: {exc}")
             return False
         return True
 

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from .app import ServingApp
 from .detect import detect_flavor, resolve_model_path
 from .errors import ModelLoadError
+from .logs import RepeatsCounted, WarningsOnce, one_line
 from .settings import Settings
 
 log = logging.getLogger("jupyter_containerize.serving")
@@ -47,7 +48,9 @@ def _check_model(settings: Settings) -> Optional[str]:
     try:
         detect_flavor(resolve_model_path(settings.model_path))
     except ModelLoadError as exc:
-        return str(exc)
+        return one_line(str(exc))
+    except OSError as exc:
+        return f"cannot read {settings.model_path}: {exc.strerror or exc}"
     return None
 
 
@@ -102,6 +105,7 @@ def serve(settings: Settings) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
+    logging.getLogger("uvicorn.error").addFilter(RepeatsCounted())
 
     def on_fatal(message: str) -> None:
         failures.append(message)
@@ -112,8 +116,12 @@ def serve(settings: Settings) -> int:
         server.run(sockets=sockets)
     except SystemExit:  # uvicorn exits so when the app's start-up fails
         failures.append("the server did not start")
+    finally:
+        for sock in sockets:
+            sock.close()
     if failures:
-        print(f"error: {failures[0]}", file=sys.stderr)
+        # the one line an orchestrator shows: the last on stderr, the only one starting so
+        print(f"error: {one_line(failures[0])}", file=sys.stderr, flush=True)
         return 1
     return 0
 
@@ -124,6 +132,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    WarningsOnce().install()
     try:
         settings = Settings.from_env()
     except ValueError as exc:

@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from .detect import COMPRESSED_MAGIC
 from .errors import ModelLoadError
 
 _MISSING_ATTR = re.compile(r"Can't get attribute '([^']+)' on <module '(?:[\w.]*\.)?__main__'")
@@ -72,5 +73,17 @@ def load_pickled(path: Path, flavor: str) -> Any:
             return pickle.load(handle)
     except ImportError as exc:
         raise _explain(path, exc) from exc
-    except (AttributeError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise _explain(path, exc) from exc
+    except Exception as exc:
+        raise _not_a_pickle(path, exc) or _explain(path, exc) from exc
+
+
+def _not_a_pickle(path: Path, exc: Exception) -> ModelLoadError | None:
+    """A file that is no pickle at all (text saved under a model's name) says so."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head[:1] == b"\x80" or any(head.startswith(m) for m in COMPRESSED_MAGIC):
+        return None
+    return ModelLoadError(
+        f"{path.name} is not a pickle or joblib file (it starts {head!r}): "
+        f"{type(exc).__name__}: {exc}"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -77,26 +78,45 @@ def _from_json_data(data: Any, datatype: str, name: str) -> np.ndarray:
         return np.array([v.encode() if isinstance(v, str) else v for v in flat] or [], dtype=object)
     try:
         return np.asarray(data, dtype=DTYPES[datatype]).ravel()
-    except (ValueError, TypeError) as exc:
-        raise ClientError(400, f"input {name!r}: data is not {datatype}: {exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise ClientError(400, f"input {name!r}: data is not {datatype}: {text}") from None
+
+
+def _binary_size(spec: dict[str, Any], name: str) -> Optional[int]:
+    parameters = spec.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ClientError(400, f"input {name!r}: parameters must be an object")
+    size = parameters.get("binary_data_size")
+    if size is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ClientError(400, f"input {name!r}: binary_data_size must be a byte count")
+    return size
 
 
 def _decode_input(spec: Any, binary: bytes, offset: int) -> tuple[str, np.ndarray, int]:
     if not isinstance(spec, dict):
         raise ClientError(400, "each input must be an object with name, shape, datatype, data")
-    name = str(spec.get("name", "input-0"))
+    name = str(spec.get("name", "input-0"))[:100]
     datatype, shape = spec.get("datatype"), spec.get("shape")
-    if datatype not in DTYPES:
+    if not isinstance(datatype, str) or datatype not in DTYPES:
         raise ClientError(400, f"input {name!r}: datatype must be one of {', '.join(DTYPES)}")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise ClientError(400, f"input {name!r}: shape must be a list of non-negative integers")
-    count = int(np.prod(shape)) if shape else 1
-    size = (spec.get("parameters") or {}).get("binary_data_size")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 32
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise ClientError(
+            400, f"input {name!r}: shape must be a list of at most 32 non-negative integers"
+        )
+    count = math.prod(shape)
+    size = _binary_size(spec, name)
     if size is not None:
-        raw = binary[offset : offset + int(size)]
-        if len(raw) != int(size):
+        raw = binary[offset : offset + size]
+        if len(raw) != size:
             raise ClientError(400, f"input {name!r}: binary data is shorter than its size")
-        offset += int(size)
+        offset += size
         if datatype == "BYTES":
             flat = _decode_bytes(raw, count, name)
         else:

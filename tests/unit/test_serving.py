@@ -33,6 +33,8 @@ from jupyter_containerize.serving.server import http_protocol, set_nodelay  # no
 
 N_FEATURES = 20
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "admin-s3cret"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
 
 
 def free_port() -> int:
@@ -120,7 +122,9 @@ def rows(workdir: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def server(workdir: Path, rows: np.ndarray) -> Iterator[Server]:
-    srv = Server(workdir / "rf.joblib", MAX_REQUEST_BYTES=str(1 << 20))
+    srv = Server(
+        workdir / "rf.joblib", MAX_REQUEST_BYTES=str(1 << 20), SERVING_ADMIN_TOKEN=ADMIN_TOKEN
+    )
     srv.wait()
     yield srv
     srv.stop()
@@ -252,11 +256,11 @@ def test_v2_tritonclient_binary_round_trip(server: Server, rows: np.ndarray) -> 
             400,
             "datatype must be one of",
         ),
-        ("/v2/repository/models/rf/load", '{"parameters": {}}', {}, 400, "parameters"),
+        ("/v2/repository/models/rf/load", '{"parameters": {}}', ADMIN, 400, "parameters"),
         (
             "/v2/repository/models/rf/load",
-            '{"parameters": {"path": "/nonexistent/m.pkl"}}',
-            {},
+            '{"parameters": {"path": "nonexistent/m.pkl"}}',
+            ADMIN,
             400,
             "no model at",
         ),
@@ -287,13 +291,13 @@ def _raw_exchange(port: int, head: bytes, parts: list[bytes]) -> tuple[int, dict
 
 def test_body_limits(server: Server) -> None:
     declared = (
-        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 5000000\r\n\r\n"
     )
     status, answer = _raw_exchange(server.port, declared, [b"[[1"])
     assert status == 413 and "MAX_REQUEST_BYTES" in answer["error"]
     chunked = (
-        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
     chunk = b"1," * 150_000
@@ -393,7 +397,10 @@ def test_swap_under_keep_alive_load_fails_nothing(
         path = workdir / f"rf-{i}.joblib"
         train(path, n_estimators=trees, seed=i + 1)
         status, answer = server.json(
-            "POST", "/v2/repository/models/rf/load", {"parameters": {"path": str(path)}}
+            "POST",
+            "/v2/repository/models/rf/load",
+            {"parameters": {"path": str(path)}},
+            headers=ADMIN,
         )
         assert status == 200, answer
         shas.append(answer["sha256"])

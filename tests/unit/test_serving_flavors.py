@@ -30,6 +30,7 @@ from jupyter_containerize.serving.errors import ModelLoadError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 N_FEATURES = 6
+ADMIN_TOKEN = "admin-s3cret"
 
 SAVER = """
 import sys
@@ -94,6 +95,9 @@ def start(model: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
         "SERVING_HOST": "127.0.0.1",
         "SERVING_PORT": str(port),
         "SERVING_ACCESS_LOG": "0",
+        "SERVING_ADMIN_TOKEN": ADMIN_TOKEN,
+        # a random forest holds trees, whose type skops leaves to the user to trust
+        "SERVING_SKOPS_TRUSTED": "sklearn.tree._tree.Tree",
         **env,
     }
     proc = subprocess.Popen(
@@ -110,7 +114,8 @@ def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     try:
         payload = json.dumps(body) if body is not None else None
-        conn.request(method, path, payload, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"}
+        conn.request(method, path, payload, headers)
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
