@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engine, imagefs, installer, labels, localproject, project
+from .apttxt import apt_packages
 from .config import ContainerizeConfig, load_config
 from .errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
 from .layerorder import layer_order
@@ -28,14 +28,25 @@ RENDERER_VERSION = "6"  # 6: scripts' RECORD lines match their re-pointed #! lin
 
 
 def capture_for(python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:
+    """Capture ``python``, else the notebook's kernel's interpreter (never another in its
+    place), checked first: a missing kernel or a broken interpreter stops here."""
+    from .errors import PythonNotFoundError
+    from .interpreter import interpreter_for
     from .lock import capture_python
-    from .notebook import kernel_python
 
-    exe = python or (kernel_python(notebook) if notebook else None) or sys.executable
+    exe = interpreter_for(python, notebook)
     cached = _cached_capture(exe)
     if cached is not None:
         return cached
-    spec = capture_python(exe)
+    try:
+        spec = capture_python(exe)
+    except PythonNotFoundError as exc:  # it answered the probe: the capture itself failed
+        reason = " ".join(str(exc.data.get("stderr") or "").strip().splitlines()[-1:])
+        raise PythonNotFoundError(
+            f"capturing the environment of {exe} failed: {reason or exc.message}",
+            hint="check that the environment imports (`PYTHON -c 'import site'`) or pass "
+            "--python PATH of another environment",
+        ) from exc
     _store_capture(exe, spec)
     return spec
 
@@ -196,6 +207,7 @@ def build(
     rep = Reporter(progress)
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)
+    apt_packages(nb_path.parent)  # a bad apt.txt stops the build before any work
     if tag and not labels.is_valid_reference(tag):
         raise ImageReferenceError(
             f"{tag!r} is not a valid image reference",
@@ -330,16 +342,7 @@ class _Plan:
         self.notebook_bytes = (
             nb_path.read_bytes() if nb_json is None
             else (json.dumps(nb_json, indent=1, ensure_ascii=False) + "\n").encode())
-        apt = self.root / "apt.txt"
-        self.apt = (
-            [
-                ln.strip()
-                for ln in apt.read_text().splitlines()
-                if ln.strip() and not ln.startswith("#")
-            ]
-            if apt.exists()
-            else []
-        )
+        self.apt = apt_packages(self.root)
         self.tool_pins = tool_pins(self.minor, platform)
         self.env_hash = _digest(
             {

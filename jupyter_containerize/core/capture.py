@@ -6,8 +6,8 @@ stdout) or inside a live kernel (``exec(source, namespace)`` with a fresh namesp
 ``capture_environment(imported=imported_modules())``). The dict has the shape of
 ``EnvironmentSpec.to_json()``.
 
-The host-side helpers that run this file live elsewhere: ``lock.capture_python`` and
-``notebook.kernel_python``.
+The host-side helpers that run this file live elsewhere: ``lock.capture_python`` runs it,
+``interpreter.interpreter_for`` chooses and checks the interpreter it runs in first.
 """
 
 from __future__ import annotations

@@ -24,11 +24,38 @@ def _check(name: str, fn: Callable[[], str]) -> tuple[bool, str]:
         return False, f"FAIL  {name}: {type(exc).__name__}: {exc}"
 
 
+SOURCE_CHECKOUT = "in a source checkout of jupyter-containerize, `bash scripts/services.sh`"
+
+
+def engine_fix(ep: Any, message: str = "") -> str:
+    """What a user of the installed package does when no engine answers at ``ep``."""
+    if "permission denied" in message.lower():
+        return ("let your user reach the engine's socket: `sudo usermod -aG docker $USER`, then "
+                "log in again (or run rootless Podman and point DOCKER_HOST at its socket)")
+    if ep.source == "DOCKER_HOST":
+        return (f"start the engine at {ep.host}, or set DOCKER_HOST to one that runs, or unset "
+                "it to use the local engine")
+    if ep.source:  # a context chose it
+        return (f"start the engine of context {ep.context}, or choose another one with "
+                "`docker context use NAME` or DOCKER_CONTEXT=NAME; `docker context ls` lists "
+                "them")
+    return ("start Docker (`sudo systemctl start docker`, or open Docker Desktop) or Podman "
+            "(`systemctl --user start podman.socket`, then `export DOCKER_HOST="
+            "unix://$XDG_RUNTIME_DIR/podman/podman.sock`); for an engine on another machine set "
+            f"DOCKER_HOST or DOCKER_CONTEXT; {SOURCE_CHECKOUT} starts one for development")
+
+
 def _engine() -> str:
     from . import engine
+    from .errors import EngineUnavailableError
 
     ep = engine.endpoint()  # raises with the context's name when the context is unusable
-    info = engine.client().version()
+    try:
+        info = engine.client().version()
+    except EngineUnavailableError as exc:
+        if exc.message.startswith("no Docker engine answers"):  # TLS errors keep their own fix
+            raise EngineUnavailableError(exc.message, hint=engine_fix(ep, exc.message)) from exc
+        raise
     from .podman import version_of
 
     if (podman := version_of(info)) is not None:  # Podman's Docker-compatible API
@@ -93,27 +120,57 @@ def _registry() -> str:
     reg = load_config().registry or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")
     if not reg:
         return "none configured (set ContainerizeConfig.registry to share images)"
-    host = reg.split("/", 1)[0]
+    host = reg.split("://", 1)[-1].split("/", 1)[0]
     scheme = "http" if host.startswith(("127.", "localhost")) else "https"
     try:
         urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=5).close()
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
-            return f"{host} answers (login required: `jupyter containerize login {host}`)"
-        raise
-    except urllib.error.URLError as exc:
+            return f"{host} answers; {_login_state(host)}"
         raise ContainerizeError(
-            f"registry {host} does not answer: {exc.reason}",
-            hint="start it, or correct ContainerizeConfig.registry",
+            f"registry {host} answers HTTP {exc.code} at /v2/: it is not a registry",
+            hint=REGISTRY_FIX,
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ContainerizeError(
+            f"registry {host} does not answer: {getattr(exc, 'reason', exc)}",
+            hint=REGISTRY_FIX,
         ) from exc
     return f"{host} answers"
 
 
+REGISTRY_FIX = (
+    "check that the registry runs and that its host and port are right in "
+    "ContainerizeConfig.registry or JUPYTER_CONTAINERIZE_REGISTRY; "
+    "for a private registry with its own CA, add the CA to the system trust store"
+)
+
+
+def _login_state(host: str) -> str:
+    """Whether Docker's credential store has a login for ``host``, and how to make one."""
+    from .registry import credentials
+
+    try:
+        found = credentials(host)
+    except ContainerizeError as exc:
+        return f"login required; {exc.one_line()}"
+    if found and found.get("username"):
+        return f"logged in as {found['username']}"
+    return (f"login required: run `jupyter containerize login {host} -u USER "
+            "--password-stdin` (or `docker login` it)")
+
+
 def doctor(out: Callable[[str], Any]) -> int:
     failed = 0
+    engine_ok = True
     for name, fn in (("engine", _engine), ("base image", _base), ("CA / proxy", _ca),
                      ("package index", _index), ("registry", _registry)):
+        if name == "base image" and not engine_ok:
+            failed += 1
+            out(f"FAIL  {name}: not checked: it needs the engine (see the engine's fix above)")
+            continue
         ok, line = _check(name, fn)
+        engine_ok = engine_ok and (ok or name != "engine")
         failed += not ok
         out(line)
     return 1 if failed else 0

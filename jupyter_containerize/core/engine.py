@@ -48,12 +48,6 @@ DEFAULT_HOST = (
 CONNECT_TIMEOUT = 30  # seconds for the first answer: an engine that does not answer says so soon
 TIMEOUT = 600  # seconds for every later call (loads and builds take long)
 
-ENGINE_HINT = (
-    "start a Docker engine (Debian: `bash scripts/services.sh`, or Docker Desktop) "
-    "or set DOCKER_HOST to one that runs"
-)
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """The engine the docker CLI would talk to now, with its TLS material and why it was
@@ -229,10 +223,9 @@ def _tls_hint(ep: Endpoint) -> str:
 
 
 def _engine_hint(ep: Endpoint) -> str:
-    if not ep.source:
-        return ENGINE_HINT
-    return ("start that engine, or select another one: DOCKER_HOST, DOCKER_CONTEXT or "
-            "`docker context use NAME` (`docker context ls` lists them)")
+    from .doctor import engine_fix  # doctor words every engine fix, for an installed user
+
+    return engine_fix(ep)
 
 
 def _root_cause(exc: BaseException) -> BaseException:

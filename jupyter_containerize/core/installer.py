@@ -259,6 +259,19 @@ def _install_error(stderr: str, platform: str) -> InstallError:
             "index and SSL_CERT_FILE to its CA bundle, then build again",
             log="\n".join(lines[-20:]),
         )
+    absent = (re.search(r"Because ([^\s=`]+)(?:==([^\s`]+))? was not found in the package "
+                        r"registry", stderr)
+              or re.search(r"there is no version of ([^\s=`]+)==([^\s`]+)", stderr))
+    if absent:
+        pin = absent.group(1).strip("`") + (f"=={absent.group(2).strip('`')}"
+                                            if absent.group(2) else "")
+        index = shown_url(index_url() or "https://pypi.org/simple")
+        return InstallError(
+            f"{pin} is not on the package index {index}",
+            hint="uninstall it from the kernel's environment or correct its pin, or set "
+            "UV_INDEX_URL to the index that has it, then build again",
+            log="\n".join(lines[-20:]),
+        )
     names = re.findall(r"`([A-Za-z0-9_.\-]+)(?:==[^`]*)?`", stderr)
     who = names[0] if names else "a distribution"
     return InstallError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,11 @@ def load_notebook(path: str | Path) -> nbformat.NotebookNode:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise NotebookError(f"{path} cannot be read: {_first_line(str(exc))}") from exc
+    if not text.strip():
+        raise NotebookError(
+            f"{path} is empty ({len(text.encode())} bytes), not a notebook",
+            hint="restore it from version control, or save the notebook again from Jupyter",
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -42,6 +46,11 @@ def load_notebook(path: str | Path) -> nbformat.NotebookNode:
         raise NotebookError(f"{path} is not a notebook: it has no cells", hint="check the path")
     if _plainly_v4(data):
         return _node(data)  # type: ignore[no-any-return]
+    if data.get("nbformat") == 4 and "metadata" not in data:
+        raise NotebookError(
+            f"{path} is not a valid notebook: it has no metadata",
+            hint="open it in Jupyter, choose a kernel and save it again",
+        )
     import nbformat
 
     try:
@@ -190,11 +199,21 @@ def parameters_cell(nb: Any) -> dict[str, object]:
 
     Values are literals (``ast.literal_eval``); a name bound to anything else (a call, an
     expression of other names) maps to its source text wrapped in :class:`Expression`.
+    A tagged cell that is not valid Python raises :class:`NotebookError`.
     """
     for cell in nb.get("cells", []):
         tags = (cell.get("metadata") or {}).get("tags") or []
         if cell.get("cell_type") == "code" and "parameters" in tags:
-            return _assignments(python_source(_cell_source(cell)))
+            source = python_source(_cell_source(cell))
+            try:
+                ast.parse(source)
+            except SyntaxError as exc:
+                raise NotebookError(
+                    f"the cell tagged parameters is not valid Python: line {exc.lineno}: "
+                    f"{exc.msg}",
+                    hint="fix that cell in Jupyter and save the notebook",
+                ) from None
+            return _assignments(source)
     return {}
 
 
@@ -232,6 +251,19 @@ def _literal(value: ast.expr, source: str) -> object:
         return Expression(ast.get_source_segment(source, value) or ast.dump(value))
 
 
+def kernelspec_of(path: str | Path) -> tuple[dict[str, Any], object]:
+    """The notebook's ``metadata.kernelspec`` (empty when it names none) and its nbformat."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}, None
+    if not isinstance(data, dict):
+        return {}, None
+    metadata = data.get("metadata")
+    spec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
+    return (dict(spec) if isinstance(spec, dict) else {}), data.get("nbformat")
+
+
 def kernel_name(path: str | Path) -> str | None:
     """The kernelspec name in the notebook's metadata, or None."""
     try:
@@ -244,19 +276,15 @@ def kernel_name(path: str | Path) -> str | None:
 
 
 def kernel_python(notebook_path: str | Path) -> str | None:
-    """The interpreter of the kernelspec the notebook names, or None when it cannot be found.
+    """The interpreter of the kernelspec the notebook names, or None when it cannot be found
+    (``interpreter.kernel_interpreter`` says why).
 
     Host side (imports jupyter_client); the capture itself is ``lock.capture_python``.
     """
-    name = kernel_name(notebook_path)
-    if not name:
-        return None
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from .errors import ContainerizeError
+    from .interpreter import kernel_interpreter
 
     try:
-        spec = KernelSpecManager().get_kernel_spec(name)
-    except (NoSuchKernel, OSError, ValueError):
+        return kernel_interpreter(Path(notebook_path))
+    except ContainerizeError:
         return None
-    if not spec.argv:
-        return None
-    return shutil.which(spec.argv[0])

@@ -62,3 +62,20 @@ def test_configured_index_wins_over_the_hosts(monkeypatch: pytest.MonkeyPatch) -
     finally:
         installer.use_index("")
     assert installer.index_url() == "https://host.example/simple"
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("stderr", "pin"),
+    [
+        ("  ╰─▶ Because jc-no-such-dist-4711 was not found in the package registry and you "
+         "require jc-no-such-dist-4711==1.0, we can conclude that your requirements are "
+         "unsatisfiable.", "jc-no-such-dist-4711"),
+        ("  ╰─▶ Because there is no version of numpy==9.9.9 and you require numpy==9.9.9, we "
+         "can conclude that your requirements are unsatisfiable.", "numpy==9.9.9"),
+    ],
+)
+def test_a_pin_the_index_lacks_is_named_with_the_fix(stderr: str, pin: str) -> None:
+    err = installer._install_error(stderr, "linux/amd64")
+    assert str(err).startswith(f"{pin} is not on the package index ")
+    assert "correct its pin" in (err.hint or "") and "apt.txt" not in (err.hint or "")
