@@ -357,7 +357,8 @@ class _Plan:
             }
         )
         with rep.phase("project files"):
-            self.files = project.collect(self.root, cfg.context_max_bytes)
+            self.files = project.collect(self.root, cfg.context_max_bytes,
+                                         notebook=self.notebook_rel)
         self.image_hash = _digest(
             {
                 "env": self.env_hash,

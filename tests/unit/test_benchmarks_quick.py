@@ -1,7 +1,7 @@
 """The benchmarks' shared helpers: the table, the results JSON, timed commands, wrk parsing.
 
-The benchmarks themselves run in CI with --quick; these check what every one of them prints
-and writes.
+The benchmarks themselves run by hand (`--quick` for a short run); these check what every one
+of them prints and writes.
 """
 
 from __future__ import annotations
