@@ -18,9 +18,9 @@ def add_parsers(sub: Any, build_options: Callable[[argparse.ArgumentParser], Non
     p.add_argument("--image", help="run in this image instead of building one")
     p.add_argument("--output", help="executed notebook path")
     p.add_argument("--artifacts", help="folder for the files the run wrote")
-    p.add_argument("--timeout", type=float)
-    p.add_argument("--cpus", type=float)
-    p.add_argument("--memory")
+    p.add_argument("--timeout", metavar="SECONDS", help="stop the run after this many seconds")
+    p.add_argument("--cpus", metavar="N", help="CPUs the run may use, e.g. 0.5 or 2")
+    p.add_argument("--memory", metavar="AMOUNT", help="memory limit: bytes, 512m, 2g, 1.5g")
     p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]")
     p.add_argument("--gpus", help="e.g. all")
     p.add_argument("--data", action="append", default=[], metavar="PATH[:IN_CONTAINER]")
@@ -37,28 +37,58 @@ def add_parsers(sub: Any, build_options: Callable[[argparse.ArgumentParser], Non
     p.add_argument("--images", action="store_true", help="prune images this project built")
 
 
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
+def _store() -> Any:
+    """The job store; a damaged one is rebuilt, and that is said once on stderr."""
+    from .core.jobs import JobStore
+
+    return JobStore(notify=_warn)
+
+
 def _run(args: argparse.Namespace, show: Callable[[Any], None]) -> int:
-    from .core import api
+    from .core import api, runoptions
     from .core.run import parse_parameter
 
-    params = {name: parse_parameter(value) for name, value in args.parameter}
+    # every option is checked before the store, the engine or a build is touched
+    pairs = runoptions.parameter_pairs(args.parameter)
+    params = {name: parse_parameter(value) for name, value in pairs.items()}
+    checked = runoptions.check(args.timeout, args.cpus, args.memory, params)
+    if args.gpus:
+        from .core.containers import device_requests
+
+        device_requests(args.gpus)
     record = api.run(args.notebook, parameters=params, image=args.image, output=args.output,
-                     artifacts=args.artifacts, timeout=args.timeout, cpus=args.cpus,
+                     artifacts=args.artifacts, timeout=checked.timeout, cpus=checked.cpus,
                      memory=args.memory, env=args.env, gpus=args.gpus, data=args.data,
                      report=args.report, python=args.python, base=args.base, lock=args.lock,
-                     progress=show)
+                     progress=show, store=_store())
     if args.json:
         print(json.dumps(record.to_json(), indent=1))
     else:
         _summary(record)
     if record.status != "succeeded":
-        err = record.error or {}
-        where = f"cell {err['cell'] + 1}: " if isinstance(err.get("cell"), int) else ""
-        detail = f"{err.get('ename', '')}: {err.get('evalue', '')}".strip(": ")
-        print(f"error: run {record.status}: {where}{detail} (executed notebook: "
-              f"{record.output})", file=sys.stderr)
-        return 1
+        what = _what(record.status, record.error or {})
+        kept = f"executed notebook: {record.output}" if record.output else "no executed notebook"
+        print(f"error: run {record.status}: {what}({kept})", file=sys.stderr)
+        return 130 if record.status == "cancelled" else 1  # 130: stopped by Ctrl-C
     return 0
+
+
+def _what(status: str, err: dict[str, Any]) -> str:
+    """``cell N: ename: evalue `` or the error's message, never ``None: None``."""
+    where = f"cell {err['cell'] + 1}: " if isinstance(err.get("cell"), int) else ""
+    if err.get("ename"):
+        detail = f"{err['ename']}: {err.get('evalue') or ''}".rstrip(": ")
+    else:
+        detail = str(err.get("message") or "")
+        if detail.startswith(status):  # "timed out in cell 2" says no more than the status
+            detail = ""
+        if detail and err.get("hint"):
+            detail += f"; {err['hint']}"
+    return f"{where}{detail}".rstrip(": ") + " " if (where or detail) else ""
 
 
 def _summary(record: Any) -> None:
@@ -73,9 +103,7 @@ def _summary(record: Any) -> None:
 
 
 def _runs(args: argparse.Namespace, show: Callable[[Any], None]) -> int:
-    from .core.jobs import JobStore
-
-    jobs = JobStore().list(kind="run", limit=args.limit)
+    jobs = _store().list(kind="run", limit=args.limit)
     if args.json:
         print(json.dumps([j.to_json() for j in jobs], indent=1))
         return 0
@@ -101,9 +129,7 @@ def _prune(args: argparse.Namespace, show: Callable[[Any], None]) -> int:
     if not args.runs and not args.images:
         args.images = True
     if args.runs:
-        from .core.jobs import JobStore
-
-        print(f"removed {JobStore().prune(_age(args.older_than))} run records")
+        print(f"removed {_store().prune(_age(args.older_than))} run records")
     if args.images:
         from .core.prune import prune_images
 

@@ -4,12 +4,18 @@ The CLI, the magic, the widget and the server all write here at once: WAL mode, 
 timeout, one connection per store guarded by a lock. Runs are jobs of kind ``run`` whose
 ``result`` is the RunRecord's JSON. No secret is ever stored: ``--env`` values are reduced to
 their names before anything is written.
+
+The schema is versioned with ``PRAGMA user_version`` and brought up to date by an ordered list
+of migrations when a store is opened. A store that is damaged (not a database, malformed, or
+emptied while run folders remain) is kept aside and rebuilt from the run folders
+(:mod:`.jobs_repair`); the store says so once in :attr:`JobStore.notice`.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -22,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFoundError
+from . import jobs_repair
+from .errors import ContainerizeError, NotFoundError
 from .models import Job
 
 DATA_DIR_ENV = "JUPYTER_CONTAINERIZE_DATA_DIR"
@@ -31,6 +38,8 @@ SERVER_STOPPED = "server stopped"
 _LIST_HINT = "list them with `jupyter containerize runs`"
 _JSON_FIELDS = ("params", "result", "error", "progress")
 _FIELDS = ("status", "result", "error", "progress", "container", "notebook", "params")
+
+_log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -44,6 +53,34 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_job ON logs (job_id, seq);
 """
+# every column of ``jobs`` after ``id``, as the current schema declares it
+_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'run'", "status": "TEXT NOT NULL DEFAULT 'failed'",
+    "created": "TEXT NOT NULL DEFAULT ''", "updated": "TEXT NOT NULL DEFAULT ''",
+    "created_ts": "REAL NOT NULL DEFAULT 0", "notebook": "TEXT", "params": "TEXT",
+    "result": "TEXT", "error": "TEXT", "progress": "TEXT", "container": "TEXT",
+}
+
+
+class JobStoreError(ContainerizeError):
+    """The job store cannot be used as it is (written by a newer version, or unreadable)."""
+
+    http_status = 500
+
+
+def _to_v1(db: sqlite3.Connection) -> None:
+    """Version 1: the jobs and logs tables; a store from before versioning gains any column
+    it lacks (rows keep their values)."""
+    _create_tables(db)
+    have = {str(row[1]) for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, decl in _COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+
+
+# ordered: MIGRATIONS[n] takes a store from version n to n + 1; append, never edit
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def data_dir() -> Path:
@@ -76,19 +113,67 @@ def scrub(params: dict[str, Any] | None) -> dict[str, Any]:
 class JobStore:
     """Runs and jobs in one SQLite file, safe across threads and processes."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, notify: Callable[[str], None] | None = None
+    ) -> None:
+        """Open (or create) the store; a damaged one is kept aside and rebuilt first.
+
+        ``notify`` receives the one line that says a store was rebuilt (default: a warning on
+        this module's logger); it is also kept in :attr:`notice`.
+        """
         self.path = Path(path) if path else data_dir() / "jobs.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
+        self.notice: str | None = None
+        with jobs_repair.exclusive(self.path):
+            self._db = self._open_checked()
+        if self.notice:
+            (notify or _log.warning)(self.notice)
+
+    def _open_checked(self) -> sqlite3.Connection:
+        runs = self.path.parent / "runs"
+        damage = ""
+        if jobs_repair.emptied(self.path, runs):
+            damage = "the file is empty"
+        else:
+            db: sqlite3.Connection | None = None
+            try:
+                db = _connect(self.path)
+                jobs_repair.check(db)
+                _migrate(db, self.path)
+                return db
+            except sqlite3.DatabaseError as exc:
+                if db is not None:
+                    db.close()
+                if not jobs_repair.is_damage(exc):
+                    raise JobStoreError(
+                        f"the job store {self.path} cannot be opened: {exc}",
+                        hint="check the file's permissions and that the disk is not full",
+                    ) from exc
+                damage = str(exc)
+            except BaseException:
+                if db is not None:
+                    db.close()
+                raise
+        kept = jobs_repair.move_aside(self.path)
+        db = _connect(self.path)
+        _migrate(db, self.path)
+        rows = jobs_repair.rebuild_rows(runs)
         with self._lock:
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR IGNORE INTO jobs (id, kind, status, created, updated, created_ts,"
+                " notebook, params, result, error, progress, container)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            db.execute("COMMIT")
+        _log.debug("job store damage: %s", damage)
+        self.notice = (
+            f"the job store was damaged; kept it as {kept} and rebuilt {len(rows)} "
+            f"run{'s' if len(rows) != 1 else ''} from their folders"
+        )
+        return db
 
     def close(self) -> None:
         with self._lock:
@@ -208,6 +293,54 @@ class JobStore:
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             shutil.rmtree(self.path.parent / "runs" / job_id, ignore_errors=True)
         return len(ids)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    try:
+        db.execute("PRAGMA busy_timeout = 5000")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the store to :data:`SCHEMA_VERSION`, one migration per transaction; a store
+    from a newer version is refused before anything in it changes."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        from .. import __version__
+
+        raise JobStoreError(
+            f"the job store {path} has schema version {version}, newer than this "
+            f"jupyter-containerize {__version__} knows ({SCHEMA_VERSION})",
+            hint="upgrade the package: pip install -U jupyter-containerize",
+        )
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    while version < SCHEMA_VERSION:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have migrated while we waited for the write lock
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version < SCHEMA_VERSION:
+                MIGRATIONS[version](db)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    _create_tables(db)  # tables dropped by hand come back (empty)
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    """The schema, statement by statement (inside the caller's transaction, if any)."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _safe_check(check: Callable[[str], bool], container: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import containers, labels, reproduce
+from . import containers, labels, reproduce, runoptions
 from .config import load_config
 from .errors import RunError
 from .jobs import JobStore, now_iso, run_dir
@@ -33,6 +34,8 @@ WORKDIR = "/home/jovyan/work"
 OUT_DIR = "/tmp/containerize-out"
 MARKER = ".jupyter-containerize-artifacts"
 _CELL_LINE = re.compile(r"Executing Cell (\d+)-")
+_CELL_END = re.compile(r"Ending Cell (\d+)-")
+OOM_EXIT = 137  # SIGKILL: what the engine's OOM killer leaves
 
 
 def parse_parameter(value: str) -> Any:
@@ -80,6 +83,10 @@ class _Run:
     total: int = 0
     clock: float = field(default_factory=time.monotonic)
     logs: threading.Thread | None = None
+    memory: str = ""  # the limit as the user gave it, for messages
+    # what each cell streamed (papermill's 1-based cell number), as the log said it
+    streamed: dict[int, list[str]] = field(default_factory=dict)
+    current: int | None = None
 
     def mask(self, value: Any) -> Any:
         """``value`` (text, or lists and dicts of it) with every ``--env`` value as ``***``."""
@@ -98,8 +105,13 @@ class _Run:
         line = self.mask(line)
         self.store.append_log(self.record.id, line)
         match = _CELL_LINE.search(line)
+        if _CELL_END.search(line):
+            self.current = None
+        elif match is None and self.current is not None:
+            self.streamed.setdefault(self.current, []).append(line)
         if match:
             cell = int(match.group(1))
+            self.current = cell
             self.store.update(self.record.id, progress={"cell": cell, "total": self.total})
             self.reporter.emit(Event("progress", line.strip("- "), phase="run", current=cell,
                                      total=self.total, data={"cell": cell, "total": self.total}))
@@ -124,13 +136,17 @@ def run(
     """
     if report not in (None, "html"):
         raise RunError(f"--report {report!r} is not a report format", hint="use --report html")
+    checked = runoptions.check(timeout, cpus, memory, parameters)
+    timeout, cpus, limit = checked.timeout, checked.cpus, checked.memory
+    containers.device_requests(gpus)  # a --gpus the engine would not understand stops here
     state = _prepare(
         Path(notebook), parameters or {}, output, artifacts, env, data, progress,
         store or JobStore(), extra_labels or dict(load_config().extra_labels),
     )
+    state.memory = _limit_text(memory)
     try:
         state.record.image = image or _build(state, python, base, lock, progress, spec)
-        _execute(state, timeout, cpus, memory, gpus, cancel)
+        _execute(state, timeout, cpus, str(limit) if limit else None, gpus, cancel)
     except BaseException as exc:
         _fail_early(state, exc)
         raise
@@ -220,6 +236,12 @@ def _build(state: _Run, python: str | None, base: str | None, lock: str,
     return result.reference
 
 
+def _limit_text(memory: Any) -> str:
+    if memory is None or memory == "":
+        return ""
+    return str(memory).strip().replace(" ", "")
+
+
 def _execute(state: _Run, timeout: float | None, cpus: float | None, memory: str | None,
              gpus: str | None, cancel: threading.Event | None) -> None:
     image_labels = _inspect_image(state)
@@ -241,6 +263,7 @@ def _execute(state: _Run, timeout: float | None, cpus: float | None, memory: str
         working_dir=WORKDIR, cpus=cpus, memory=memory, gpus=gpus,
     )
     state.record.container = container.id
+    before: dict[str, Any] | None = None
     try:
         _copy_in(state, container, params_path)
         before = containers.snapshot(container, WORKDIR)
@@ -249,13 +272,49 @@ def _execute(state: _Run, timeout: float | None, cpus: float | None, memory: str
         if not isinstance(outcome, int):
             containers.kill(container)
         containers.wait(container, 30, None)
-        _collect(state, container, out_path, before, outcome)
+        _collect(state, container, out_path, before, _oom(state, container, outcome))
     except KeyboardInterrupt:
-        containers.kill(container)
-        state.record.status = "cancelled"
-        _collect(state, container, out_path, {}, "cancelled", artifacts=False)
+        # Ctrl-C: stop the notebook, keep what it printed and wrote; a second Ctrl-C while
+        # the files come back is ignored (they are small and the container must go)
+        with _sigint_ignored():
+            containers.kill(container)
+            containers.wait(container, 30, None)
+            state.record.status = "cancelled"
+            _collect(state, container, out_path, before or {}, "cancelled",
+                     artifacts=before is not None)
     finally:
         containers.remove(container)
+
+
+class _sigint_ignored:  # noqa: N801 - used as a context manager
+    """SIGINT ignored inside (only the main thread may change signal handlers)."""
+
+    def __enter__(self) -> None:
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _oom(state: _Run, container: Any, outcome: int | str) -> int | str:
+    """``"out of memory"`` when the engine's OOM killer ended the run, else ``outcome``.
+
+    The engine says so in the container's ``State.OOMKilled``; with a memory limit and no
+    such flag (some engines on cgroup v2), a SIGKILL exit (137) we did not send says it too.
+    """
+    if not isinstance(outcome, int) or outcome == 0:
+        return outcome
+    try:
+        container.reload()
+        killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
+    except Exception:  # an engine that cannot say keeps the exit code
+        killed = False
+    if killed or (outcome == OOM_EXIT and state.memory):
+        return "out of memory"
+    return outcome
 
 
 def _inspect_image(state: _Run) -> dict[str, str]:
@@ -306,6 +365,8 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
     if state.logs is not None:
         state.logs.join(timeout=5)
     executed = containers.read_file(container, out_path)
+    if executed is not None and outcome != 0:
+        executed = _with_streamed(state, executed)
     if executed is not None:
         state.output.write_bytes(executed)
     else:
@@ -317,7 +378,9 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
             container, WORKDIR, before, state.artifacts)
     executed_nb = json.loads(executed) if executed else None
     state.record.status = _status(outcome)
-    if state.record.status == "failed":
+    if outcome == "out of memory":
+        state.record.error = _out_of_memory(state, executed_nb)
+    elif state.record.status == "failed":
         state.record.error = _error(executed_nb, outcome)
     if executed_nb is not None and state.record.status == "succeeded":
         state.record.reproduction = reproduce.compare(
@@ -330,9 +393,77 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
 
 
 def _status(outcome: int | str) -> str:
+    if outcome == "out of memory":
+        return "failed"
     if isinstance(outcome, str):
         return outcome
     return "succeeded" if outcome == 0 else "failed"
+
+
+def _running_cell(executed: dict[str, Any] | None,
+                  states: tuple[str, ...] = ("running",)) -> int | None:
+    """Index (in the executed notebook) of the cell papermill was running, if any."""
+    cells = (executed or {}).get("cells", [])
+    for index, cell in enumerate(cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") in states:
+            return index
+    return None
+
+
+def _with_streamed(state: _Run, executed: bytes) -> bytes:
+    """The executed notebook with its running cell's output as streamed so far.
+
+    papermill saves the notebook when a cell starts and ends: a run stopped inside a cell
+    (timeout, Ctrl-C, out of memory) would lose what that cell printed. The log has it.
+    """
+    try:
+        nb = json.loads(executed)
+    except ValueError:
+        return executed
+    index = _running_cell(nb)
+    if index is None:
+        return executed
+    text = _streamed_text(state.streamed.get(index + 1, []))
+    if not text:
+        return executed
+    cell = nb["cells"][index]
+    outputs = cell.get("outputs") or []
+    saved = "".join("".join(o.get("text", "")) for o in outputs
+                    if o.get("output_type") == "stream")
+    if text.strip() in saved:
+        return executed
+    kept = [o for o in outputs if o.get("output_type") != "stream"]
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": text + "\n"}, *kept]
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _streamed_text(lines: list[str]) -> str:
+    """A cell's output from papermill's log lines: the logger ends each chunk of output with
+    one more line end, so the empty line right after a line of text is the log's, not the
+    notebook's."""
+    kept: list[str] = []
+    previous = ""
+    for line in lines:
+        if not line and previous:
+            previous = line
+            continue
+        kept.append(line)
+        previous = line
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept)
+
+
+def _out_of_memory(state: _Run, executed: dict[str, Any] | None) -> dict[str, Any]:
+    limit = f" (limit {state.memory})" if state.memory else ""
+    running = _running_cell(executed, ("running", "failed"))
+    cell = None
+    if running is not None:
+        source = _source_cells(executed)
+        target = (executed or {}).get("cells", [])[running]
+        cell = next((i for i, c in enumerate(source) if c is target), None)
+    return {"message": f"killed: out of memory{limit}", "cell": cell, "ename": None,
+            "evalue": None, "hint": "raise --memory, or make the notebook use less"}
 
 
 def _source_cells(executed: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ class ContainerizeExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.containerize_config = ContainerizeConfig(config=self.config)
-        store = JobStore(self.job_store_path or None)
+        store = JobStore(self.job_store_path or None, notify=self.log.warning)
         self.runner = JobRunner(
             store,
             lambda p: self.resolve(p, outside_ok=True),

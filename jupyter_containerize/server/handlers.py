@@ -7,14 +7,17 @@ Errors are translated once (STYLE convention 4): a ContainerizeError becomes its
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
 from ..core.config import ContainerizeConfig
@@ -35,6 +38,13 @@ AUTH_RESOURCE = "containerize"
 API = "/containerize/api"
 EVENT_POLL = 0.25  # seconds between looks at the store while streaming events
 HEARTBEAT = 15.0
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread: the job store may wait on SQLite's lock (or repair
+    itself); the event loop never does."""
+    return await IOLoop.current().run_in_executor(None, functools.partial(fn, *args))
 
 
 class ContainerizeHandler(ExtensionHandlerMixin, APIHandler):
@@ -68,10 +78,10 @@ class ContainerizeHandler(ExtensionHandlerMixin, APIHandler):
         data["path"] = self.extensionapp.relative_path(job.notebook)  # type: ignore[attr-defined]
         return data
 
-    def listed(self, kind: str | None) -> list[dict[str, Any]]:
+    async def listed(self, kind: str | None) -> list[dict[str, Any]]:
         notebook = self.get_query_argument("notebook", None)
         wanted = str(self.extensionapp.resolve(notebook)) if notebook else None  # type: ignore[attr-defined]
-        jobs = self.store.list(kind=kind)
+        jobs = await off_loop(self.store.list, kind)
         return [self.job_json(j) for j in jobs if wanted is None or j.notebook == wanted]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -164,9 +174,9 @@ class DriftHandler(ContainerizeHandler):
 class JobsHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
-    def get(self) -> None:
+    async def get(self) -> None:
         kind = self.get_query_argument("kind", None)
-        self.finish(json.dumps({"jobs": self.listed(kind)}))
+        self.finish(json.dumps({"jobs": await self.listed(kind)}))
 
     @tornado.web.authenticated
     @authorized
@@ -192,7 +202,7 @@ class JobsHandler(ContainerizeHandler):
                 options["kernel_id"],
                 timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
             )
-        job = self.runner.submit(kind, notebook, options, spec)
+        job = await off_loop(self.runner.submit, kind, notebook, options, spec)
         self.set_status(202)
         self.set_header("Location", f"{self.base_url.rstrip('/')}{API}/jobs/{job.id}")
         self.finish(json.dumps(self.job_json(job)))
@@ -209,13 +219,13 @@ class JobsHandler(ContainerizeHandler):
 class JobHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
-    def get(self, job_id: str) -> None:
-        self.finish(json.dumps(self.job_json(self.store.get(job_id))))
+    async def get(self, job_id: str) -> None:
+        self.finish(json.dumps(self.job_json(await off_loop(self.store.get, job_id))))
 
     @tornado.web.authenticated
     @authorized
-    def delete(self, job_id: str) -> None:
-        self.finish(json.dumps(self.job_json(self.runner.cancel(job_id))))
+    async def delete(self, job_id: str) -> None:
+        self.finish(json.dumps(self.job_json(await off_loop(self.runner.cancel, job_id))))
 
 
 class EventsHandler(ContainerizeHandler):
@@ -224,7 +234,7 @@ class EventsHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        self.store.get(job_id)  # 404 before the stream starts
+        await off_loop(self.store.get, job_id)  # 404 before the stream starts
         since = _int(
             self.get_query_argument("since", None) or self.request.headers.get("Last-Event-ID")
         )
@@ -240,10 +250,10 @@ class EventsHandler(ContainerizeHandler):
     async def _stream(self, job_id: str, since: int) -> None:
         last_state, quiet = "", 0.0
         while True:
-            for seq, line in self.store.logs(job_id, since):
+            for seq, line in await off_loop(self.store.logs, job_id, since):
                 since = seq
                 self._event("log", {"seq": seq, "line": line}, event_id=str(seq))
-            job = self.store.get(job_id)
+            job = await off_loop(self.store.get, job_id)
             state = json.dumps([job.status, job.progress, job.updated])
             if state != last_state:
                 last_state = state
@@ -274,5 +284,5 @@ def _int(value: str | None) -> int:
 class RunsHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
-    def get(self) -> None:
-        self.finish(json.dumps({"runs": self.listed("run")}))
+    async def get(self) -> None:
+        self.finish(json.dumps({"runs": await self.listed("run")}))

@@ -86,6 +86,14 @@ def check_options(kind: Any, options: Any) -> dict[str, Any]:
             raise BadRequest(f"{kind} needs the option {name!r}", f"add {name!r} to 'options'")
     if options.get("lock", "full") not in LOCK_MODES:
         raise BadRequest(f"unknown lock mode {options['lock']!r}", "use 'full' or 'imported'")
+    if kind == "run":
+        from ..core.runoptions import RunOptionError, check
+
+        try:
+            check(options.get("timeout"), options.get("cpus"), options.get("memory"),
+                  options.get("parameters"))
+        except RunOptionError as exc:
+            raise BadRequest(exc.message, exc.hint or "") from exc
     return dict(options)
 
 
