@@ -17,10 +17,12 @@ def add_parsers(sub: Any, build_options: Callable[[argparse.ArgumentParser], Non
     p.add_argument("--image", help="environment image to serve in, instead of building one")
     build_options(p)
     p.add_argument("--name", help="deployment name (default: from the notebook or model)")
-    p.add_argument("--port", type=int, help="host port (default: a free one, kept)")
+    p.add_argument("--port", help="host port, 1-65535 (default: a free one, kept)")
     p.add_argument("--host", default="127.0.0.1", help="host address; 0.0.0.0 exposes it")
     p.add_argument("--model-name", help="V2 model name (default: the deployment name)")
     p.add_argument("--token", help="require Authorization: Bearer TOKEN on inference routes")
+    p.add_argument("--skops-trust", action="append", metavar="TYPE", default=[],
+                   help="a type a .skops model may load (its full dotted name); repeatable")
     p.add_argument("--replicas", type=int, help="a Docker Swarm service of N replicas")
     p.add_argument("--rollback", action="store_true",
                    help="return the swarm deployment --name to its previous model")
@@ -53,6 +55,7 @@ def _serve(args: argparse.Namespace, show: Callable[[Any], None]) -> int:
             port=args.port, host=args.host, model_name=args.model_name, token=args.token,
             replicas=args.replicas, check=args.check, export=args.export, python=args.python,
             base=args.base, lock=args.lock, platform=args.platform, progress=show,
+            skops_trust=args.skops_trust,
         )
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
@@ -65,6 +68,8 @@ def _serve(args: argparse.Namespace, show: Callable[[Any], None]) -> int:
 def _summary(result: Any) -> None:
     print(f"deployment {result.name}: {result.status}, model sha256 {result.model_sha256[:12]}")
     print(f"  image: {result.image}")
+    if getattr(result, "note", ""):
+        print(f"  {result.note}")
     swap = getattr(result, "swap", None)
     if swap:
         extra = f", {swap['failed']} of {swap.get('sent', '?')} probe requests failed" \

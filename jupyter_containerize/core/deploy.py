@@ -16,15 +16,19 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from . import containers, engine, swap
+from . import admintoken, containers, engine, swap
 from . import labels as labels_mod
-from .errors import NotFoundError, RunError
+from .errors import ContainerizeError, NotFoundError, RunError
 from .pod import (
+    ADMIN_LABEL,
+    AUTH_LABEL,
     HOST_LABEL,
     PORT_LABEL,
     ROLE_NET,
+    SKOPS_LABEL,
     DeploySpec,
     container_name,
+    crashed,
     create_owner,
     create_serving,
     find_container,
@@ -33,6 +37,8 @@ from .pod import (
     headers,
     health,
     last_logs,
+    load_error,
+    load_hint,
     namespace_lost,
     port_error,
     result_for,
@@ -73,7 +79,8 @@ def check_port(name: str, host: str, port: int) -> None:
 
 
 def wait_ready(url: str, container: Container, timeout: float, token: str | None = None) -> float:
-    """Poll /ping until 200; raise with the container's last log lines otherwise."""
+    """Poll /ping until 200. A server that stops (the container exits or restarts) fails at
+    once with the runtime's own line; one that never answers fails after ``timeout``."""
     t0 = time.monotonic()
     session = requests.Session()
     while time.monotonic() - t0 < timeout:
@@ -82,18 +89,18 @@ def wait_ready(url: str, container: Container, timeout: float, token: str | None
                 return time.monotonic() - t0
         except requests.RequestException:
             pass
-        container.reload()
-        if container.status in ("exited", "dead"):
+        if crashed(container):
+            line = load_error(container)
             raise RunError(
-                f"the serving container exited ({container.attrs['State'].get('ExitCode')}): "
-                + " | ".join(last_logs(container).splitlines()[-6:]),
-                hint="fix the model or its environment; logs: docker logs " + container.name,
+                f"the model did not load: {line}",
+                hint=load_hint(line) + "; nothing of this deployment is left running",
             )
         time.sleep(0.05)
     raise RunError(
         f"the deployment did not become ready in {timeout:.0f} s: "
         + " | ".join(last_logs(container).splitlines()[-6:]),
-        hint="raise ready_timeout in the configuration, or see docker logs " + container.name,
+        hint="raise ready_timeout in the configuration if the model loads slowly; nothing of "
+        "this deployment is left running",
     )
 
 
@@ -109,24 +116,72 @@ def deploy_local(spec: DeploySpec) -> ServeResult:
         return _fresh(spec, spec.port)
     if owner is not None:
         _ensure_running(owner, spec, port)
-    if current is not None and _serves_env(spec, current, owner):
-        url = url_for(spec.host, port)
-        served = served_sha(url, current.labels.get(MODEL_NAME, spec.model_name), spec.token)
-        if served == spec.image.model.sha256:
+    gone = _gone(current, owner)
+    if gone:  # nothing serves: no swap to measure, a fresh start on the same port
+        _remove(spec.name)
+        result = _fresh(spec, port)
+        result.note = (f"the previous serving container of {spec.name} was gone ({gone}); "
+                       "started a fresh one on the same port")
+        spec.rep.log(result.note)
+        return result
+    assert current is not None
+    spec.admin_token = admintoken.ensure(spec.name)
+    url = url_for(spec.host, port)
+    model_name = current.labels.get(MODEL_NAME, spec.model_name)
+    _check_token(spec, current, url, model_name)
+    if _swappable(spec, current):
+        if served_sha(url, model_name, spec.token) == spec.image.model.sha256:
             spec.rep.log(f"{spec.name} already serves this model: {url}")
             return result_for(spec, current, port, "running")
         return swap.swap_model(spec, current, port)
-    if owner is None and current is not None:
+    if owner is None:
         return _replace_unowned(spec, current, port)
-    assert owner is not None
     return swap.replace(spec, owner, current, port)
 
 
-def _serves_env(spec: DeploySpec, current: Container, owner: Container | None) -> bool:
-    """The serving container runs this environment, reachable on the deployment's port."""
-    if current.status != "running" or (owner is not None and namespace_lost(current, owner)):
-        return False
-    return current.labels.get(labels_mod.ENV_HASH) == spec.image.env_hash
+def _gone(current: Container | None, owner: Container | None) -> str:
+    """Why the deployment has no serving container that answers ("" when it has one)."""
+    if current is None:
+        return "no serving container"
+    if current.status != "running" or current.attrs.get("State", {}).get("Restarting"):
+        code = current.attrs.get("State", {}).get("ExitCode")
+        return f"{current.status}" + (f", exit code {code}" if code is not None else "")
+    if owner is not None and namespace_lost(current, owner):
+        return "its port owner restarted under it"
+    return ""
+
+
+def _check_token(spec: DeploySpec, current: Container, url: str, model_name: str) -> None:
+    """A deployment served with --token is served again only with that token."""
+    needs = current.labels.get(AUTH_LABEL) == "token"
+    again = f"serve again with the --token it was served with, or `jupyter containerize " \
+        f"stop {spec.name}` and serve it anew"
+    if needs and not spec.token:
+        raise ContainerizeError(
+            f"deployment {spec.name} requires a token on its inference routes (it was served "
+            "with --token) and none was given", hint=again)
+    if needs and _status(url, model_name, spec.token) == 401:
+        raise ContainerizeError(
+            f"the --token given is not the one deployment {spec.name} was served with",
+            hint=again)
+
+
+def _swappable(spec: DeploySpec, current: Container) -> bool:
+    """The running container serves this environment with these settings (token or none,
+    trusted skops types, an admin token), so the model can change inside it."""
+    lab = current.labels
+    return (lab.get(labels_mod.ENV_HASH) == spec.image.env_hash
+            and lab.get(ADMIN_LABEL) == "1"
+            and lab.get(AUTH_LABEL) == ("token" if spec.token else "none")
+            and lab.get(SKOPS_LABEL, "") == ",".join(spec.skops_trust))
+
+
+def _status(url: str, model_name: str, token: str | None) -> int:
+    try:
+        return requests.get(f"{url}/v2/models/{model_name}", headers=headers(token),
+                            timeout=3).status_code
+    except requests.RequestException:
+        return 0
 
 
 def _ensure_running(owner: Container, spec: DeploySpec, port: int) -> None:
@@ -156,21 +211,28 @@ def _replace_unowned(spec: DeploySpec, old: Container, port: int) -> ServeResult
 
 
 def _fresh(spec: DeploySpec, port: int | None) -> ServeResult:
+    """A port owner and a serving container, with a new admin token. When the model does not
+    load, both go again (the port is free) and the runtime's line is the error."""
     local = not engine.is_remote()
     if port is not None and local and _port_in_use(spec.host, port):
         raise port_error(spec.host, port)
     port = port or (free_port(spec.host) if local else _remote_port(spec))
     url = url_for(spec.host, port)
+    spec.admin_token = admintoken.create(spec.name)
     with spec.rep.phase("start"):
         owner = create_owner(spec, port)
-        start(owner, spec, port)
+        serving: Container | None = None
         try:
+            start(owner, spec, port)
             serving = create_serving(spec, owner, port, container_name(spec.name))
             start(serving, spec, port)
-        except Exception:
-            containers.remove(owner)
+            ready = wait_ready(url, serving, spec.cfg.ready_timeout)
+        except BaseException:
+            for made in (serving, owner):
+                if made is not None:
+                    containers.remove(made)
+            admintoken.remove(spec.name)
             raise
-        ready = wait_ready(url, serving, spec.cfg.ready_timeout)
     spec.rep.log(f"ready in {ready:.1f} s: {url}")
     return result_for(spec, serving, port, "running")
 
@@ -205,10 +267,12 @@ def stop(name: str) -> str:
     """Remove the deployment ``name`` (its containers, or its swarm service)."""
     valid_name(name)
     if _remove(name):
+        admintoken.remove(name)
         return container_name(name)
     from . import swarm
 
     if swarm.remove_service(name):
+        admintoken.remove(name)
         return container_name(name)
     raise NotFoundError(
         f"no deployment named {name!r}", hint="see `jupyter containerize deployments`"

@@ -78,6 +78,11 @@ def _normalise(spec: dict[str, Any]) -> dict[str, Any]:
     s.setdefault("target_cpu", 70)
     s.setdefault("token_secret", None)
     s.setdefault("namespace", None)
+    s.setdefault("autoscale", True)
+    s.setdefault("skops_trusted", [])
+    trusted = s["skops_trusted"]
+    if not isinstance(trusted, (list, tuple)) or not all(isinstance(t, str) for t in trusted):
+        raise ManifestError(f"skops_trusted must be a list of type names, got {trusted!r}")
     for key in ("port", "replicas", "min_replicas", "max_replicas", "target_cpu"):
         if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 0:
             raise ManifestError(f"{key} must be a non-negative integer, got {s[key]!r}")
@@ -119,9 +124,22 @@ def _metadata(s: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def allowed_hosts(s: dict[str, Any]) -> list[str]:
+    """The names clients reach the pods by: the Service (and KServe's predictor Service),
+    short and qualified in the namespace (``default`` when the spec names none)."""
+    namespace = s["namespace"] or "default"
+    out = []
+    for service_name in (s["name"], f"{s['name']}-predictor"):
+        out += [service_name, f"{service_name}.{namespace}", f"{service_name}.{namespace}.svc",
+                f"{service_name}.{namespace}.svc.cluster.local"]
+    return out
+
+
 def _probe(path: str, port: int, period: int, failures: int) -> dict[str, Any]:
+    # the kubelet sends the pod's IP as Host; the runtime accepts localhost
     return {
-        "httpGet": {"path": path, "port": port},
+        "httpGet": {"path": path, "port": port,
+                    "httpHeaders": [{"name": "Host", "value": "localhost"}]},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": 2,
@@ -132,7 +150,10 @@ def _env(s: dict[str, Any]) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "MODEL_NAME", "value": s["model_name"]},
         {"name": "SERVING_PORT", "value": str(s["port"])},
+        {"name": "SERVING_ALLOWED_HOSTS", "value": ",".join(allowed_hosts(s))},
     ]
+    if s["skops_trusted"]:
+        env.append({"name": "SERVING_SKOPS_TRUSTED", "value": ",".join(s["skops_trusted"])})
     if s["token_secret"]:
         ref = {"name": s["token_secret"], "key": TOKEN_KEY}
         env.append({"name": "SERVING_TOKEN", "valueFrom": {"secretKeyRef": ref}})
@@ -169,23 +190,23 @@ def deployment(s: dict[str, Any]) -> Manifest:
         "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID
     }
     pod_security["seccompProfile"] = {"type": "RuntimeDefault"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _metadata(s),
-        "spec": {
-            "replicas": s["replicas"],
-            "selector": {"matchLabels": selector},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": _labels(s), "annotations": _annotations(s)},
-                "spec": {
-                    "securityContext": pod_security,
-                    "containers": [_container(s, "model", startup=True)],
-                },
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
+        "template": {
+            "metadata": {"labels": _labels(s), "annotations": _annotations(s)},
+            "spec": {
+                "securityContext": pod_security,
+                "containers": [_container(s, "model", startup=True)],
             },
         },
     }
+    if not s["autoscale"]:
+        # with an autoscaler the count is its own: a replicas field here would reset what it
+        # chose at every apply (server-side apply with force_conflicts takes the field back)
+        spec = {"replicas": s["replicas"], **spec}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(s),
+            "spec": spec}
 
 
 def service(s: dict[str, Any]) -> Manifest:
@@ -240,7 +261,8 @@ def inference_service(s: dict[str, Any]) -> Manifest:
 def build_manifests(spec: dict[str, Any]) -> list[Manifest]:
     """The four manifests of ``spec`` (see ``export_manifests``), in apply order."""
     s = _normalise(spec)
-    return [deployment(s), service(s), autoscaler(s), inference_service(s)]
+    scaler = [autoscaler(s)] if s["autoscale"] else []
+    return [deployment(s), service(s), *scaler, inference_service(s)]
 
 
 def export_manifests(spec: dict[str, Any], out_dir: PathLike) -> list[Path]:
@@ -250,8 +272,10 @@ def export_manifests(spec: dict[str, Any], out_dir: PathLike) -> list[Path]:
     ``replicas`` (1), ``resources`` (``{"requests"|"limits": {"cpu", "memory"}}``, merged over
     DEFAULT_RESOURCES), ``token_secret`` (a Secret whose ``token`` key becomes SERVING_TOKEN),
     ``min_replicas`` (1), ``max_replicas`` (4), ``target_cpu`` (70 %), ``namespace``;
-    ``model_sha256`` and ``flavor``, when given, become annotations.
-    Returns deployment.yaml, service.yaml, hpa.yaml and inferenceservice.yaml.
+    ``model_sha256`` and ``flavor``, when given, become annotations; ``skops_trusted`` (type
+    names a .skops model may load); ``autoscale`` (True: a HorizontalPodAutoscaler owns the
+    replica count, so the Deployment names none; False: no autoscaler, ``replicas`` set).
+    Returns deployment.yaml, service.yaml, hpa.yaml (with autoscale) and inferenceservice.yaml.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

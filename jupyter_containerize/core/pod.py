@@ -14,13 +14,15 @@ it unhealthy and serving again repairs it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker.errors
 from docker.models.containers import Container
+from docker.types import LogConfig
 
-from . import containers, engine, imagefs
+from . import admintoken, containers, engine, imagefs
 from . import labels as labels_mod
 from .config import ContainerizeConfig
 from .errors import ContainerizeError, RunError
@@ -30,6 +32,11 @@ from .serveimage import DEPLOYMENT, MODEL_NAME, PORT, ROLE_SERVING, ServingImage
 
 PORT_LABEL = labels_mod.PREFIX + "deployment.port"
 HOST_LABEL = labels_mod.PREFIX + "deployment.host"
+AUTH_LABEL = labels_mod.PREFIX + "deployment.auth"  # "token" when inference needs --token
+ADMIN_LABEL = labels_mod.PREFIX + "deployment.admin-token"  # "1": repository routes need it
+SKOPS_LABEL = labels_mod.PREFIX + "deployment.skops-trusted"
+# containers we start keep at most 3 x 10 MB of logs
+LOGS = LogConfig(type=LogConfig.types.JSON, config={"max-size": "10m", "max-file": "3"})
 ROLE_NET = "deployment-net"
 READY_SOCKET = "/tmp/jc-serving.sock"
 # the owner's only process: wait for a signal, leave on SIGTERM
@@ -48,6 +55,9 @@ class DeploySpec:
     cfg: ContainerizeConfig
     rep: Reporter
     labels: dict[str, str] = field(default_factory=dict)
+    skops_trust: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
+    admin_token: str = ""
 
     def container_labels(self, port: int) -> dict[str, str]:
         m = self.image.model
@@ -56,6 +66,8 @@ class DeploySpec:
             MODEL_NAME: self.model_name, labels_mod.ENV_HASH: self.image.env_hash,
             labels_mod.MODEL_SHA256: m.sha256, labels_mod.MODEL_FLAVOR: m.flavor,
             PORT_LABEL: str(port), HOST_LABEL: self.host,
+            AUTH_LABEL: "token" if self.token else "none", ADMIN_LABEL: "1",
+            SKOPS_LABEL: ",".join(self.skops_trust),
         }
         out.update(self.cfg.extra_labels)
         out.update(self.labels)
@@ -77,6 +89,10 @@ class DeploySpec:
         }
         if self.token:
             env["SERVING_TOKEN"] = self.token
+        if self.skops_trust:
+            env["SERVING_SKOPS_TRUSTED"] = ",".join(self.skops_trust)
+        if self.allowed_hosts:
+            env["SERVING_ALLOWED_HOSTS"] = ",".join(self.allowed_hosts)
         return env
 
 
@@ -97,6 +113,36 @@ def url_for(host: str, port: int) -> str:
 
 def headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def load_error(container: Container) -> str:
+    """The runtime's one line saying why it stopped (its last ``error:`` line), else the last
+    line it wrote."""
+    lines = [ln.strip() for ln in last_logs(container, 40).splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line[len("error:"):].strip()[:400]
+    return lines[-1][:400] if lines else "(no output)"
+
+
+def load_hint(line: str) -> str:
+    """What to do about the runtime's line: skops types are approved with --skops-trust."""
+    found = re.search(r"skops does not trust: ([\w.,\s]+?)(;|$)", line)
+    if found:
+        types = [t.strip() for t in found.group(1).split(",") if t.strip()]
+        flags = " ".join(f"--skops-trust {t}" for t in types)
+        return (f"if you trust the types it names, serve again with {flags}; otherwise save "
+                "the model without them")
+    return "the line above is the serving runtime's; fix the model file (or its environment) " \
+        "and serve again"
+
+
+def crashed(container: Container) -> bool:
+    """The container exited, or restarted: its server stopped at least once."""
+    container.reload()
+    return container.status in ("exited", "dead", "restarting") or bool(
+        container.attrs.get("RestartCount")
+    )
 
 
 def get_container(cname: str) -> Container | None:
@@ -148,18 +194,27 @@ def create_owner(spec: DeploySpec, port: int) -> Container:
         spec.image.reference, command=[f"{imagefs.ENV}/bin/python", "-S", "-c", _PAUSE],
         name=owner_name(spec.name), user=str(containers.UID),
         ports={f"{PORT}/tcp": (spec.host, port)}, restart_policy={"Name": "unless-stopped"},
-        healthcheck={"Test": ["NONE"]}, labels=spec.owner_labels(port),
+        healthcheck={"Test": ["NONE"]}, labels=spec.owner_labels(port), log_config=LOGS,
     )
 
 
 def create_serving(spec: DeploySpec, owner: Container, port: int, cname: str) -> Container:
     """A serving container in the owner's network namespace, sharing the serving port."""
     env = {**spec.environment(), "SERVING_REUSE_PORT": "1", "SERVING_READY_SOCKET": READY_SOCKET}
-    return _create(
-        spec.image.reference, name=cname, network_mode=f"container:{owner.id}",
-        restart_policy={"Name": "unless-stopped"}, environment=env,
-        labels=spec.container_labels(port),
+    secret_env, mounts = admintoken.wiring(spec.name, spec.admin_token)
+    options = dict(
+        name=cname, network_mode=f"container:{owner.id}", restart_policy={"Name": "unless-stopped"},
+        labels=spec.container_labels(port), log_config=LOGS,
     )
+    if mounts:
+        try:
+            return _create(spec.image.reference, environment={**env, **secret_env},
+                           mounts=mounts, **options)
+        except RunError as exc:  # an engine that does not see this machine's files
+            if "mount" not in str(exc).lower():
+                raise
+        secret_env = admintoken.variable(spec.admin_token)
+    return _create(spec.image.reference, environment={**env, **secret_env}, **options)
 
 
 def start(container: Container, spec: DeploySpec, port: int) -> None:

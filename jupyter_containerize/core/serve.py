@@ -7,8 +7,11 @@ is a local container (``deploy``) or, with ``--replicas``, a Docker Swarm servic
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import pickle
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,7 @@ class ServeResult(Deployment):
     swap: dict[str, Any] | None = None
     checks: list[dict[str, Any]] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # what this serve found and did besides the plain path, for the user
 
 
 def valid_name(name: str) -> str:
@@ -43,6 +47,99 @@ def valid_name(name: str) -> str:
             "or digit, e.g. --name churn-model",
         )
     return name
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
+                       r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?", re.IGNORECASE)
+_SKOPS_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def valid_port(port: object) -> int | None:
+    """``--port``: None (a free one) or 1-65535."""
+    if port is None:
+        return None
+    try:
+        value = int(str(port).strip())
+    except ValueError:
+        value = -1
+    if not 0 < value < 65536 or isinstance(port, bool):
+        raise ContainerizeError(f"--port {port} is not a port number",
+                                hint="use 1-65535, or omit --port for a free one")
+    return value
+
+
+def valid_host(host: object, local: bool = True) -> str:
+    """``--host``: an IP address, or a name resolved to one (the engine binds addresses).
+    On a local engine the address must be one of this machine's."""
+    text = str(host if host is not None else "").strip()
+    hint = "use an IP address of this machine (127.0.0.1, or 0.0.0.0 to expose it) or a " \
+        "name that resolves to one, e.g. --host localhost"
+    try:
+        address = str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        numeric = bool(re.fullmatch(r"[0-9.]+", text))
+        if numeric or not _HOSTNAME.fullmatch(text):
+            raise ContainerizeError(f"--host {text!r} is not an IP address or a host name",
+                                    hint=hint) from None
+        try:
+            infos = socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise ContainerizeError(f"--host {text} does not resolve to an address",
+                                    hint=hint) from None
+        found = sorted({str(i[4][0]) for i in infos}, key=lambda a: (":" in a, a))
+        address = found[0]
+    if local and not ipaddress.ip_address(address).is_unspecified:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.socket(family) as sock:
+                sock.bind((address, 0))
+        except OSError:
+            raise ContainerizeError(f"--host {text} is not an address of this machine",
+                                    hint=hint) from None
+    return address
+
+
+def valid_skops_types(types: list[str] | tuple[str, ...] | None) -> list[str]:
+    """``--skops-trust TYPE``: dotted names of types the user approves for skops loading."""
+    out: list[str] = []
+    for name in types or []:
+        text = str(name).strip()
+        if not _SKOPS_TYPE.fullmatch(text):
+            raise ContainerizeError(
+                f"--skops-trust {name!r} is not a type name",
+                hint="give the full dotted name of one type, e.g. --skops-trust "
+                "sklearn.ensemble._forest.RandomForestClassifier (repeat the option for more)",
+            )
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def allowed_hosts(host: str, *names: str) -> list[str]:
+    """Host names the runtime accepts beside localhost and the container's own: the
+    remote engine's name, an address the user bound other than a wildcard, ``names``."""
+    from . import engine
+
+    out = [n for n in names if n]
+    if engine.is_remote():
+        out.append(engine.engine_host())
+    if host not in ("", "0.0.0.0", "::", "127.0.0.1", "::1"):
+        out.append(host)
+    return sorted(set(out))
+
+
+def model_sha256(path: Path) -> str:
+    """sha256 of a model file, or of a custom model directory's files in name order: what the
+    serving runtime reports for the model it serves."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def default_name(text: str) -> str:
@@ -90,9 +187,7 @@ def resolve_model(model: str | Path | None) -> ModelSource:
                 f"cannot serve {model}: {exc}",
                 hint="give a model file, or a directory with predict.py",
             ) from exc
-    from ..serving.model import file_sha256
-
-    sha = file_sha256(path)
+    sha = model_sha256(path)
     run_id, notebook = _source_run(sha)
     return ModelSource(path, sha, _flavor(path), run_id, notebook)
 
@@ -145,44 +240,48 @@ def serve(
     replicas: int | None = None, check: bool = False, export: str | Path | None = None,
     python: str | None = None, base: str | None = None, lock: str = "full",
     platform: str = "linux/amd64", progress: Callable[[Any], None] | None = None,
-    config: ContainerizeConfig | None = None,
+    config: ContainerizeConfig | None = None, skops_trust: list[str] | None = None,
 ) -> ServeResult:
     """Build (or reuse) the serving image for ``model`` and deploy it; returns the Deployment."""
     from . import deploy
 
+    if name is not None:
+        valid_name(name)
+    port = valid_port(port)
+    trusted = valid_skops_types(skops_trust)
     cfg = config or load_config()
     installer.use_index(cfg.index_url)
     rep = Reporter(progress)
-    if name is not None:
-        valid_name(name)
+    host = valid_host(host, local=not engine.is_remote())
     if replicas is not None:
         from .podman import refuse_replicas
 
         refuse_replicas()
     src = resolve_model(model)
     notebook = notebook or (src.notebook if (src.notebook and not image) else None)
-    if port is not None and not 0 < int(port) < 65536:
-        raise ContainerizeError(f"--port {port} is not a port", hint="use 1-65535, or omit it")
     if port is not None and name and replicas is None:
-        deploy.check_port(name, host, int(port))
+        deploy.check_port(name, host, port)
     env_ref, stem = environment_image(notebook, image, python, base, lock, rep, progress)
     name = name or default_name(stem if notebook else src.path.stem)
     valid_name(name)
     helpers = helper_files(Path(notebook).resolve().parent if notebook else None)
+    definitions = notebook_definitions(src, Path(notebook), rep) if notebook else None
     with rep.phase("serving image"):
         img = serving_image(
-            env_ref, src, stem=stem, helpers=helpers, platform=platform, rep=rep, cfg=cfg
+            env_ref, src, stem=stem, helpers=helpers, platform=platform, rep=rep, cfg=cfg,
+            definitions=definitions,
         )
     rep.log(img.reference)
     if export:
-        _export(img, name, model_name or name, replicas, export, rep)
+        _export(img, name, model_name or name, replicas, export, rep, trusted)
     spec = deploy.DeploySpec(
         image=img, name=name, port=port, host=host, model_name=model_name or name, token=token,
-        helpers=helpers, cfg=cfg, rep=rep,
+        helpers=helpers, cfg=cfg, rep=rep, skops_trust=trusted, allowed_hosts=allowed_hosts(host),
     )
     if replicas is not None:
         from . import swarm
 
+        spec.allowed_hosts = allowed_hosts(host, deploy.container_name(name))
         result = swarm.deploy_service(spec, replicas)
     else:
         result = deploy.deploy_local(spec)
@@ -195,8 +294,35 @@ def serve(
     return result
 
 
+def notebook_definitions(src: ModelSource, notebook: Path, rep: Reporter) -> str | None:
+    """The text of ``<model>.main.py``, taken from the notebook's cells, when a plainly
+    pickled model names classes or functions the notebook defined (``__main__``) and no such
+    file was written beside it; None when the model needs nothing of the notebook."""
+    from ..serving.unpickle import main_source_for
+    from . import notebookdefs
+
+    if src.path.is_dir() or src.flavor not in ("joblib", "pickle") or main_source_for(src.path):
+        return None
+    names = notebookdefs.main_names(src.path)
+    if names == set():
+        return None
+    taken = notebookdefs.take(notebook, names)
+    if names is not None and taken.missing:
+        raise ContainerizeError(
+            f"{src.path.name} needs {', '.join(taken.missing)} from the notebook's session, "
+            f"and no cell of {notebook.name} defines it",
+            hint="define it in a cell (or a module beside the notebook) and save the model "
+            "again, or save the live object with save_live_object",
+        )
+    if not taken.names:
+        return None
+    rep.log(f"took cells {', '.join(map(str, taken.cells))} of {notebook.name} "
+            f"({', '.join(taken.names)}) so {src.path.name} can be unpickled")
+    return taken.source
+
+
 def _export(img: ServingImage, name: str, model_name: str, replicas: int | None,
-            folder: str | Path, rep: Reporter) -> None:
+            folder: str | Path, rep: Reporter, trusted: list[str]) -> None:
     try:
         from .k8s import export_manifests  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
@@ -204,8 +330,10 @@ def _export(img: ServingImage, name: str, model_name: str, replicas: int | None,
             "Kubernetes export is not available in this version", hint="omit --export"
         ) from exc
     spec = {"name": name, "image": img.reference, "model_name": model_name, "port": PORT,
-            "replicas": replicas or 1, "model_sha256": img.model.sha256,
-            "flavor": img.model.flavor}
+            # the autoscaler owns the count; --replicas N is the least it keeps
+            "replicas": replicas or 1, "min_replicas": replicas or 1,
+            "model_sha256": img.model.sha256,
+            "flavor": img.model.flavor, "skops_trusted": trusted}
     written = export_manifests(spec, Path(folder))
     rep.log(f"manifests written: {written}")
 

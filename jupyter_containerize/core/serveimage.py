@@ -149,7 +149,8 @@ def helper_files(folder: Path | None) -> list[tuple[str, Path]]:
     return found
 
 
-def model_entries(src: ModelSource, helpers: list[tuple[str, Path]]) -> list[layers.Entry]:
+def model_entries(src: ModelSource, helpers: list[tuple[str, Path]],
+                  definitions: str | None = None) -> list[layers.Entry]:
     model_dir = MODEL_DIR.strip("/")
     entries = [layers.Entry(model_dir, kind="dir", mode=0o755)]
     if src.path.is_dir():
@@ -164,6 +165,9 @@ def model_entries(src: ModelSource, helpers: list[tuple[str, Path]]) -> list[lay
         main = main_source_for(src.path)
         if main is not None:
             entries.append(layers.Entry(f"{model_dir}/{main.name}", source=main))
+        elif definitions:
+            entries.append(layers.Entry(f"{model_dir}/{src.path.stem}.main.py",
+                                        data=definitions.encode()))
     code = CODE_DIR.strip("/")
     entries.append(layers.Entry(code, kind="dir", mode=0o755))
     entries += [layers.Entry(f"{code}/{rel}", source=p) for rel, p in helpers]
@@ -192,8 +196,10 @@ def serving_image(
     platform: str,
     rep: Reporter,
     cfg: ContainerizeConfig,
+    definitions: str | None = None,
 ) -> ServingImage:
-    """Environment image + runtime layer + model layer; reused when it already exists."""
+    """Environment image + runtime layer + model layer; reused when it already exists.
+    ``definitions``: the text of ``<model>.main.py`` taken from the notebook's cells."""
     env_img = engine.require_image(env_ref)
     env_attrs = env_img.attrs
     env_labels = env_img.labels or {}
@@ -205,7 +211,9 @@ def serving_image(
     )
     key = _digest(
         {"env": env_hash, "model": src.sha256, "runtime": rt_version, "helpers": helper_digest,
-         "file": src.path.name}
+         "file": src.path.name,
+         **({"definitions": hashlib.sha256(definitions.encode()).hexdigest()}
+            if definitions else {})}
     )
     reference = f"{labels_mod.repository_name(stem)}:serve-{key[:12]}"
     if engine.get_image(reference) is not None:
@@ -214,7 +222,7 @@ def serving_image(
     runtime, _ = runtime_layer(minor, platform, rep)
     with rep.phase("model layer"), tempfile.TemporaryDirectory() as tmp:
         model = layers.write_layer(
-            model_entries(src, helpers), Path(tmp) / "model.tar", 0
+            model_entries(src, helpers, definitions), Path(tmp) / "model.tar", 0
         )
         model.comment = f"model {src.path.name}"
         config = _config(env_attrs, env_labels, [runtime, model], env_hash, key, src, stem, cfg)

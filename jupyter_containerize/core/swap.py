@@ -25,10 +25,12 @@ from .pod import (
     READY_SOCKET,
     DeploySpec,
     container_name,
+    crashed,
     create_serving,
     get_container,
     headers,
-    last_logs,
+    load_error,
+    load_hint,
     result_for,
     start,
     url_for,
@@ -58,11 +60,25 @@ def swap_model(spec: DeploySpec, container: Container, port: int) -> ServeResult
         for rel, path in spec.helpers:
             containers.put_tree(container, f"{CODE_DIR}/{rel}", path)
         model_name = container.labels.get(MODEL_NAME) or spec.model_name
-        answer = requests.post(
-            f"{url}/v2/repository/models/{model_name}/load",
-            json={"parameters": {"path": target}}, headers=headers(spec.token),
-            timeout=spec.cfg.ready_timeout,
-        )
+        try:
+            answer = requests.post(
+                f"{url}/v2/repository/models/{model_name}/load",
+                json={"parameters": {"path": target}}, headers=headers(spec.admin_token),
+                timeout=spec.cfg.ready_timeout,
+            )
+        except requests.RequestException as exc:
+            raise RunError(
+                f"the deployment {spec.name} stopped answering while loading the new model: "
+                f"{type(exc).__name__}",
+                hint="see `jupyter containerize deployments`; serve again to start it fresh",
+            ) from exc
+        if answer.status_code in (401, 403):
+            raise RunError(
+                f"the deployment {spec.name} refused the admin token on its repository route "
+                f"({answer.status_code}): {_error_text(answer)}",
+                hint=f"`jupyter containerize stop {spec.name}` and serve again: a fresh "
+                "deployment gets a new admin token",
+            )
         if answer.status_code != 200:
             raise RunError(
                 f"the new model did not load: {_error_text(answer)}",
@@ -136,6 +152,7 @@ class Probe:
 def wait_inside(container: Container, timeout: float) -> float:
     """Wait until this container's own server is ready (its readiness socket answers 200)."""
     t0 = time.monotonic()
+    stopped = False
     while time.monotonic() - t0 < timeout:
         try:
             code, _ = container.exec_run(["/opt/env/bin/python", "-S", "-c", _READY])
@@ -143,16 +160,17 @@ def wait_inside(container: Container, timeout: float) -> float:
             code = -1
         if code == 0:
             return time.monotonic() - t0
-        container.reload()
-        if container.status != "running" or container.attrs.get("RestartCount"):
+        if crashed(container):
+            stopped = True
             break
         time.sleep(0.05)
-    problem = " | ".join(last_logs(container).splitlines()[-6:])
+    problem = load_error(container)
     containers.remove(container)
+    what = "did not load in its new container" if stopped else \
+        f"was not ready in its new container after {timeout:.0f} s"
     raise RunError(
-        "the new environment does not serve the model; the deployment keeps the old one: "
-        + problem,
-        hint="fix the model or its environment and serve again",
+        f"the model {what}: {problem}; the deployment keeps serving the previous one",
+        hint=load_hint(problem),
     )
 
 

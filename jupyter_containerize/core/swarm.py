@@ -22,10 +22,11 @@ from docker.types import (
     UpdateConfig,
 )
 
-from . import engine
+from . import admintoken, engine
 from . import labels as labels_mod
 from .deploy import DeploySpec, container_name, served_sha, url_for
 from .errors import ContainerizeError, NotFoundError, RunError
+from .pod import LOGS
 from .serve import ServeResult
 from .serveimage import _HEALTH, DEPLOYMENT, MODEL_NAME, PORT, ROLE_SERVING
 
@@ -60,7 +61,11 @@ def _kwargs(spec: DeploySpec, replicas: int) -> dict[str, Any]:
         "name": container_name(spec.name),
         "labels": labels,
         "container_labels": labels,
-        "env": [f"{k}={v}" for k, v in spec.environment().items()],
+        # a service's replicas may run on other nodes: the admin token travels in the spec
+        "env": [f"{k}={v}" for k, v in spec.environment().items()]
+        + [f"{admintoken.ENV_VALUE}={spec.admin_token}"],
+        "log_driver": LOGS.type,
+        "log_driver_options": dict(LOGS.config),
         "mode": ServiceMode("replicated", replicas=replicas),
         "endpoint_spec": EndpointSpec(
             ports=[{"Protocol": "tcp", "TargetPort": PORT, "PublishMode": "host"}]
@@ -91,6 +96,8 @@ def deploy_service(spec: DeploySpec, replicas: int) -> ServeResult:
         )
     svc = _service(spec.name)
     before = (svc.attrs.get("UpdateStatus") or {}) if svc is not None else {}
+    spec.admin_token = admintoken.ensure(spec.name) if svc is not None else \
+        admintoken.create(spec.name)
     kwargs = _kwargs(spec, replicas)
     with spec.rep.phase("swarm"):
         try:

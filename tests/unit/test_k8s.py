@@ -52,11 +52,16 @@ def test_deployment_runs_non_root_with_probes(manifests: dict[str, Any]) -> None
     dep = manifests["Deployment"]
     pod = dep["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert dep["apiVersion"] == "apps/v1" and dep["spec"]["replicas"] == 2
+    # the autoscaler chooses how many: an apply must not reset it
+    assert dep["apiVersion"] == "apps/v1" and "replicas" not in dep["spec"]
     assert pod["securityContext"]["runAsUser"] == 1000
     assert container["securityContext"]["runAsNonRoot"] is True
-    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/v2/health/ready", "port": 8080,
+        "httpHeaders": [{"name": "Host", "value": "localhost"}]}
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/v2/health/live", "port": 8080,
+        "httpHeaders": [{"name": "Host", "value": "localhost"}]}
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["resources"]["requests"] == {"cpu": "250m", "memory": "256Mi"}
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
