@@ -7,7 +7,6 @@ is a local container (``deploy``) or, with ``--replicas``, a Docker Swarm servic
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import pickle
 import re
@@ -129,17 +128,10 @@ def allowed_hosts(host: str, *names: str) -> list[str]:
 
 
 def model_sha256(path: Path) -> str:
-    """sha256 of a model file, or of a custom model directory's files in name order: what the
-    serving runtime reports for the model it serves."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    """What the serving runtime reports as the model's sha256 (computed without numpy)."""
+    from ..serving.detect import file_sha256
+
+    return file_sha256(path)
 
 
 def default_name(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -86,3 +87,17 @@ def detect_flavor(path: Path) -> str:
     if suffix == ".joblib" or any(head.startswith(m) for m in COMPRESSED_MAGIC):
         return "joblib"
     raise ModelLoadError(f"cannot tell the flavor of {path.name}: {EXPECTED}")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a model file, or of a custom model directory's files in name order (what the
+    runtime reports for a model, and what the project computes without importing numpy)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,25 +10,12 @@ from typing import Any, Optional
 import numpy as np
 
 from . import adapters
-from .detect import detect_flavor, resolve_model_path
+from .detect import detect_flavor, file_sha256, resolve_model_path
 from .errors import ModelLoadError
 from .logs import one_line
 from .unpickle import load_pickled
 
 log = logging.getLogger("jupyter_containerize.serving")
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a model file, or of a custom model directory's files in name order."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_skops(path: Path, approved: tuple[str, ...] = ()) -> Any:

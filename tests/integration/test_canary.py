@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ import nbformat
 import pytest
 import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli
-from jc_support import TEST_LABEL, TEST_RUN_ID
+from jc_support import TEST_LABEL, TEST_RUN_ID, saved_image
 
 from jupyter_containerize.core import project as project_files
 
@@ -241,26 +241,6 @@ def _search_text(text: str, needles: dict[bytes, str], where: str, found: Found)
     _Finder(needles, where, found).feed(text.encode())
 
 
-class _ChunksReader(io.RawIOBase):
-    """A file object over the engine's `docker save` stream."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks, self.pending = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self.pending:
-            self.pending = next(self.chunks, b"")
-            if not self.pending:
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-
 def _search_images(client: Any, references: list[str], needles: dict[bytes, str],
                    found: Found) -> dict[str, Any]:
     """`docker save` each image and search every member (layers, config, manifest); small
@@ -270,7 +250,7 @@ def _search_images(client: Any, references: list[str], needles: dict[bytes, str]
     names: list[str] = []
     layers = 0
     for ref in references:
-        stream = io.BufferedReader(_ChunksReader(iter(client.api.get_image(ref))), 1 << 20)
+        stream = saved_image(client, ref)
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 if not member.isfile():

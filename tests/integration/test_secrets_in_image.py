@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import EXAMPLE_PYTHON, assert_one_line_error, cli, example_project, run_in_image
+from jc_support import saved_image
 
 pytestmark = pytest.mark.engine
 
@@ -49,33 +49,13 @@ ML_FILES = {
 }
 
 
-class _Chunks(io.RawIOBase):
-    """A file object over the engine's `docker save` stream."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks, self.pending = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self.pending:
-            self.pending = next(self.chunks, b"")
-            if not self.pending:
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-
 def _saved_image(client: Any, reference: str, needles: list[bytes]
                  ) -> tuple[dict[str, bytes], list[tuple[str, bytes]]]:
     """`docker save` the image and go through it layer by layer: the project files found
     (path -> bytes) and every (member, needle) where a needle occurs in the raw bytes."""
     files: dict[str, bytes] = {}
     hits: list[tuple[str, bytes]] = []
-    stream = io.BufferedReader(_Chunks(iter(client.api.get_image(reference))), 1 << 20)
+    stream = saved_image(client, reference)
     with tarfile.open(fileobj=stream, mode="r|") as saved:
         for member in saved:
             if not member.isfile():

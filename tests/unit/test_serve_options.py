@@ -122,18 +122,22 @@ def test_admin_token_file_is_private_and_removed(tmp_path: Path,
     assert admintoken.read("svc") is None and not path.parent.exists()
 
 
-def test_model_hash_matches_the_runtime(tmp_path: Path) -> None:
-    """The CLI hashes without the runtime's libraries, and agrees with the runtime."""
-    from jupyter_containerize.serving.model import file_sha256
+def test_model_hash_is_the_files_sha256(tmp_path: Path) -> None:
+    """What the runtime reports for a model: a file's sha256, or a custom model folder's
+    files in name order, each after its relative path."""
+    import hashlib
 
     single = tmp_path / "model.joblib"
-    single.write_bytes(os.urandom(3 << 20))
+    data = os.urandom(3 << 20)
+    single.write_bytes(data)
+    assert model_sha256(single) == hashlib.sha256(data).hexdigest()
     folder = tmp_path / "custom"
     (folder / "sub").mkdir(parents=True)
     (folder / "predict.py").write_text("def load():\n    pass\n")
     (folder / "sub" / "weights.bin").write_bytes(b"\0" * 1000)
-    for path in (single, folder):
-        assert model_sha256(path) == file_sha256(path)
+    expected = hashlib.sha256(b"predict.py\0def load():\n    pass\n"
+                              + b"sub/weights.bin\0" + b"\0" * 1000).hexdigest()
+    assert model_sha256(folder) == expected
 
 
 def test_model_resolves_without_numpy(tmp_path: Path) -> None:
