@@ -108,10 +108,6 @@ def _layers_path(
     user = {k: root / k for k in reqs}
     tool = {k: root / k for k in tool_reqs}
 
-    def install(requirements: dict[str, str], **streaming: Any) -> None:
-        installer.ensure(requirements, minor, plan.platform, compile_py, glibc=plan.base.glibc,
-                         no_cache=plan.no_cache, log=rep.log, **streaming)
-
     base_attrs = (plan.remote.attrs if plan.remote is not None
                   else engine.require_image(plan.base.reference).attrs)
     lab = plan.labels(author, "layers")
@@ -166,7 +162,9 @@ def _layers_path(
 
     try:
         with rep.phase("install"):
-            install({**tool_reqs, **reqs}, waves=[tool_todo, *user_waves], on_wave=on_wave)
+            installer.ensure({**tool_reqs, **reqs}, minor, plan.platform, compile_py,
+                             glibc=plan.base.glibc, no_cache=plan.no_cache, log=rep.log,
+                             waves=[tool_todo, *user_waves], on_wave=on_wave)
         with rep.phase("layers"):
             ready.update(reqs)
             write_ready()

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SecretFoundError
+from .project import SECRET_PATTERNS
 
 # bump when the detectors or their tuning change: cached results of older versions are ignored
 SCANNER_VERSION = "1"
@@ -118,9 +119,8 @@ _WORDS = re.compile(
 
 # ours, for services the detectors above do not know
 _EXTRA = {
-    "Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
-    "Google API key": re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    "API key (sk-)": re.compile(r"\bsk-(?:proj-|live-|test-)?[A-Za-z0-9]{20,}\b"),
+    **{kind: SECRET_PATTERNS[kind]
+       for kind in ("Hugging Face token", "Google API key", "API key (sk-)")},
     "GitHub token": re.compile(r"\bgithub_pat_[A-Za-z0-9_]{60,}"),
     "bearer token": re.compile(r"\bBearer\s+(?=[A-Za-z._\-]*\d)[A-Za-z0-9._\-]{24,}"),
 }
