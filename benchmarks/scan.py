@@ -114,7 +114,7 @@ def main() -> int:
     files, scale = (1_000, 0.1) if args.quick else (10_000, 1.0)
     with tempfile.TemporaryDirectory(prefix="jc-bench-scan-") as tmp:
         os.environ["JUPYTER_CONTAINERIZE_CACHE_DIR"] = str(Path(tmp) / "cache")
-        from jupyter_containerize.core import project
+        from jupyter_containerize.core.env import project
 
         root = Path(tmp) / "project"
         count, size = make_project(root, files, scale)

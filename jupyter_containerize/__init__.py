@@ -18,6 +18,6 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .magic import ContainerizeMagics
+    from .magic.magics import ContainerizeMagics
 
     ipython.register_magics(ContainerizeMagics)

@@ -54,7 +54,7 @@ def accepted(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
 
 def environment_html(spec: EnvironmentSpec) -> str:
     """Python, distributions, imported modules and warnings of a capture, as HTML."""
-    from .core.lock import user_imports
+    from .core.env.lock import user_imports
 
     names = sorted(user_imports(spec, []))  # not the kernel's own machinery
     imported = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
@@ -158,7 +158,7 @@ class ContainerizePanel(widgets.VBox):
         self._parameters_form()
 
     def _parameters_form(self) -> None:
-        from .core.notebook import load_notebook, parameters_cell
+        from .core.env.notebook import load_notebook, parameters_cell
 
         values: dict[str, object] = {}
         path = self.notebook.value.strip()
@@ -261,7 +261,7 @@ class ContainerizePanel(widgets.VBox):
         options = {"image": image, "progress": self._show}
         deployment: Deployment
         if kind == "object":
-            from .core.serve import default_name, serve_object
+            from .core.deploy.serve import default_name, serve_object
 
             deployment = serve_object(target, self._path(), name=default_name(name), **options)
         else:
@@ -291,7 +291,7 @@ class ContainerizePanel(widgets.VBox):
 
 def _shown(value: object) -> str:
     """A default as the Run form shows it: literals as Python source, expressions as written."""
-    from .core.notebook import Expression
+    from .core.env.notebook import Expression
 
     return str(value) if isinstance(value, Expression) else repr(value)
 

@@ -71,7 +71,7 @@ def test_labels() -> dict[str, str]:
 def _cleanup_by_label() -> object:
     yield
     try:
-        from jupyter_containerize.core import engine
+        from jupyter_containerize.core.engine import client as engine
 
         cli = engine.client()
     except Exception:

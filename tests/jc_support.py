@@ -56,7 +56,7 @@ def copy_image(reference: str, docker_host: str, timeout: float = 900) -> None:
 
 def engine_or_skip() -> object:
     """The Docker client, or a skip with the reason (a failure under CI=true)."""
-    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.engine import client as engine
     from jupyter_containerize.core.errors import EngineUnavailableError
 
     try:

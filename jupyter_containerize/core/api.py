@@ -17,7 +17,7 @@ Progress = Callable[[Any], None]
 
 def capture(*, python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:
     """Read an environment from a Python executable (or the notebook's kernel's)."""
-    from . import build
+    from .image import build
 
     return build.capture_for(python=python, notebook=notebook)
 
@@ -34,7 +34,7 @@ def freeze(
     platform: str = "linux/amd64",
 ) -> Path:
     """Capture + lock beside the notebook; returns the lock path."""
-    from . import build
+    from .image import build
 
     return build.freeze(
         notebook,
@@ -70,7 +70,7 @@ def build(
 ) -> BuildResult:
     """Freeze (reusing an unchanged lock) and build the notebook image; ``push`` also pushes
     it there (with no engine answering, builds and pushes without one)."""
-    from . import build as _build
+    from .image import build as _build
 
     return _build.build(
         notebook,
@@ -95,42 +95,42 @@ def build(
 
 def run(notebook: str | Path, **options: Any) -> RunRecord:
     """Build if needed, then execute the notebook with papermill inside the image."""
-    from . import run as _run
+    from .run import execute as _run
 
     return _run.run(notebook, **options)
 
 
 def serve(model: str | Path | None = None, **options: Any) -> Deployment:
     """Build a serving image for a model and start it."""
-    from . import serve as _serve
+    from .deploy import serve as _serve
 
     return _serve.serve(model, **options)
 
 
 def stop(name: str) -> str:
     """Stop and remove a deployment."""
-    from . import deploy
+    from .deploy import local as deploy
 
     return deploy.stop(name)
 
 
 def deployments() -> list[Deployment]:
     """The local deployments with the model each serves now."""
-    from . import deploy
+    from .deploy import local as deploy
 
     return list(deploy.deployments())
 
 
 def push(image: str, *, registry: str | None = None, progress: Progress | None = None) -> str:
     """Push to the team registry; returns the reference pinned by digest."""
-    from . import registry as _registry
+    from .share import registry as _registry
 
     return _registry.push(image, registry=registry, progress=progress)
 
 
 def pull(ref: str, *, progress: Progress | None = None) -> str:
     """Pull from a registry; returns the reference pinned by digest."""
-    from . import registry as _registry
+    from .share import registry as _registry
 
     return _registry.pull(ref, progress=progress)
 
@@ -140,32 +140,32 @@ def images(*, registry: str | None = None, config: Any = None) -> list[dict[str,
 
     ``config`` (a ContainerizeConfig) supplies the registry and ``team_repositories`` when
     they are not given; the server passes its own."""
-    from . import catalog
+    from .share import catalog
 
     return catalog.images(registry, config=config)
 
 
 def login(registry: str, *, username: str, password_stdin: Any) -> str:
     """The same as `docker login`: stored where Docker stores credentials."""
-    from . import registry as _registry
+    from .share import registry as _registry
 
     return _registry.login(registry, username, password_stdin)
 
 
 def kernel_install(ref: str, *, name: str | None = None) -> str:
     """A kernelspec whose kernel runs inside the image."""
-    from . import kernels
+    from .share import kernels
 
     return kernels.install(ref, name=name)
 
 
 def kernel_list() -> list[dict[str, Any]]:
-    from . import kernels
+    from .share import kernels
 
     return kernels.list_kernels()
 
 
 def kernel_remove(name: str) -> str:
-    from . import kernels
+    from .share import kernels
 
     return kernels.remove_kernel(name)

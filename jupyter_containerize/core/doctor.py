@@ -46,7 +46,7 @@ def engine_fix(ep: Any, message: str = "") -> str:
 
 
 def _engine() -> str:
-    from . import engine
+    from .engine import client as engine
     from .errors import EngineUnavailableError
 
     ep = engine.endpoint()  # raises with the context's name when the context is unusable
@@ -56,19 +56,19 @@ def _engine() -> str:
         if exc.message.startswith("no Docker engine answers"):  # TLS errors keep their own fix
             raise EngineUnavailableError(exc.message, hint=engine_fix(ep, exc.message)) from exc
         raise
-    from .podman import version_of
+    from .engine.podman import version_of
 
     if (podman := version_of(info)) is not None:  # Podman's Docker-compatible API
         return f"Podman {podman} (Docker API {info.get('ApiVersion')}) at {ep.describe()}"
-    from .imagestore import kind
+    from .engine.imagestore import kind
 
     store = kind(engine.client().info())
     return f"Docker {info.get('Version')} at {ep.describe()}; {store}"
 
 
 def _base() -> str:
-    from . import engine
-    from .baseimage import find_base
+    from .engine import client as engine
+    from .image.baseimage import find_base
 
     minor = "{}.{}".format(*sys.version_info[:2])
     base = find_base(engine.client(), minor, None)
@@ -87,7 +87,7 @@ def _ca() -> str:
 
 def _index() -> str:
     from .config import load_config
-    from .installer import index_url, shown_url, use_index
+    from .image.installer import index_url, shown_url, use_index
 
     use_index(load_config().index_url)
     url = index_url() or "https://pypi.org/simple"
@@ -103,7 +103,7 @@ def _index() -> str:
 def _authorized(url: str) -> urllib.request.Request:
     """A request for ``url`` with its user and password, if any, as basic authentication
     (urllib does not take them from the URL)."""
-    from .installer import bare_url
+    from .image.installer import bare_url
 
     parts = urllib.parse.urlsplit(url)
     if parts.username is None:
@@ -148,7 +148,7 @@ REGISTRY_FIX = (
 
 def _login_state(host: str) -> str:
     """Whether Docker's credential store has a login for ``host``, and how to make one."""
-    from .registry import credentials
+    from .share.registry import credentials
 
     try:
         found = credentials(host)
@@ -179,9 +179,9 @@ def doctor(out: Callable[[str], Any]) -> int:
 def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None],
                  force: bool = False) -> int:
     """`base`: list bases; `base --bootstrap`: reuse one for that Python or build it offline."""
-    from . import engine
-    from .baseimage import bootstrap as do_bootstrap
-    from .baseimage import ensure_base, list_bases
+    from .engine import client as engine
+    from .image.baseimage import bootstrap as do_bootstrap
+    from .image.baseimage import ensure_base, list_bases
     from .progress import Event
 
     if not bootstrap:
@@ -196,7 +196,7 @@ def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None
                             progress=say)
     else:
         if exe and version is None:
-            from .baseimage import interpreter_info
+            from .image.baseimage import interpreter_info
 
             version = interpreter_info(exe)["version"]
         base = ensure_base(engine.client(), version or "", python_executable=exe, progress=say)

@@ -13,7 +13,7 @@ from traitlets import Float, Int, Unicode
 from ..core import api
 from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError, NotebookError, NotFoundError
-from ..core.jobs import JobStore, data_dir
+from ..core.jobs.store import JobStore, data_dir
 from ..core.models import Job
 from . import deployments, handlers, sharing
 from .jobs_runner import JobRunner
@@ -135,7 +135,7 @@ def container_running(container: str) -> bool:
     check = getattr(api, "container_running", None)
     if check is not None:
         return bool(check(container))
-    from ..core import engine
+    from ..core.engine import client as engine
 
     return bool(engine.client().containers.get(container).status == "running")
 

@@ -22,17 +22,11 @@ from tornado.iostream import StreamClosedError
 
 from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError
-from ..core.jobs import JobStore
+from ..core.jobs.store import JobStore
 from ..core.models import Job
 from .jobs_runner import FINAL, JobRunner
 from .kernel_capture import capture_in_kernel
-from .verbs import (
-    NOTEBOOK_OPTIONAL,
-    BadRequest,
-    available_verbs,
-    check_allowed,
-    check_options,
-)
+from .verbs import NOTEBOOK_OPTIONAL, BadRequest, available_verbs, check_allowed, check_options
 
 AUTH_RESOURCE = "containerize"
 API = "/containerize/api"
@@ -141,7 +135,7 @@ class EnvHandler(ContainerizeHandler):
             kernel_id,
             timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
         )
-        from ..core.lock import user_imports
+        from ..core.env.lock import user_imports
 
         spec.imported = sorted(user_imports(spec, []))  # not the kernel's own machinery
         self.finish(json.dumps(spec.to_json()))
@@ -166,7 +160,7 @@ class DriftHandler(ContainerizeHandler):
             kernel_id,
             timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
         )
-        from ..core.drift import drift
+        from ..core.env.drift import drift
 
         self.finish(json.dumps(await asyncio.to_thread(drift, notebook, spec)))
 

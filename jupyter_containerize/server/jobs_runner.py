@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ContainerizeError, NotFoundError
-from ..core.jobs import JobStore
+from ..core.jobs.store import JobStore
 from ..core.models import EnvironmentSpec, Job
 from .verbs import Cancelled, call_verb
 

@@ -17,7 +17,7 @@ from typing import Any
 from ..core.errors import ContainerizeError, NotFoundError
 from ..core.models import EnvironmentSpec
 
-CAPTURE_SOURCE = Path(__file__).resolve().parent.parent / "core" / "capture.py"
+CAPTURE_SOURCE = Path(__file__).resolve().parent.parent / "core" / "env" / "capture.py"
 
 
 class KernelCaptureError(ContainerizeError):

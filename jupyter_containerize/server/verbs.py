@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core import api
 from ..core.errors import ContainerizeError, VerbDisabledError
-from ..core.jobs import JobStore
+from ..core.jobs.store import JobStore
 from ..core.models import EnvironmentSpec
 
 Number = (int, float)
@@ -87,7 +87,7 @@ def check_options(kind: Any, options: Any) -> dict[str, Any]:
     if options.get("lock", "full") not in LOCK_MODES:
         raise BadRequest(f"unknown lock mode {options['lock']!r}", "use 'full' or 'imported'")
     if kind == "run":
-        from ..core.runoptions import RunOptionError, check
+        from ..core.run.options import RunOptionError, check
 
         try:
             check(options.get("timeout"), options.get("cpus"), options.get("memory"),

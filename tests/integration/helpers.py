@@ -54,7 +54,7 @@ def make_venv(path: Path, python: str, *packages: str) -> Path:
 
 
 def run_in_image(image: str, code: str, user: str | None = None) -> str:
-    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.engine import client as engine
 
     status, out = engine.run_once(image, ["python", "-c", code], user=user)
     assert status == 0, out

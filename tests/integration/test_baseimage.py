@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_containerize.core import baseimage as bi
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.errors import BaseImageError
+from jupyter_containerize.core.image import baseimage as bi
 
 pytestmark = pytest.mark.engine
 

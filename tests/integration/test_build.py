@@ -22,8 +22,9 @@ from helpers import (
     versions_in,
 )
 
-from jupyter_containerize.core import api, engine, labels
-from jupyter_containerize.core.lock import CAPTURE_SCRIPT
+from jupyter_containerize.core import api, labels
+from jupyter_containerize.core.engine import client as engine
+from jupyter_containerize.core.env.lock import CAPTURE_SCRIPT
 from jupyter_containerize.core.models import EnvironmentSpec
 
 pytestmark = pytest.mark.engine
@@ -146,7 +147,7 @@ def test_another_minor_builds_for_real(tmp_path: Path) -> None:
     py312 = Path.home() / ".pyenv/versions/3.12.1/bin/python3.12"
     if not py312.exists():
         pytest.skip("no Python 3.12 interpreter on this machine")
-    from jupyter_containerize.core.baseimage import ensure_base
+    from jupyter_containerize.core.image.baseimage import ensure_base
 
     ensure_base(engine.client(), "3.12.1", python_executable=str(py312))
     python = make_venv(tmp_path / "v312", str(py312), "ipykernel", "tomli==2.0.1")
@@ -247,7 +248,7 @@ def test_doctor_reports_each_component_with_its_fix() -> None:
 
 def test_apt_txt_packages_go_under_the_layers(tmp_path: Path) -> None:
     """apt.txt keeps the layers path: its packages are a base of their own, built once."""
-    from jupyter_containerize.core.aptbase import APT_PACKAGES, ROLE_APT_BASE
+    from jupyter_containerize.core.image.aptbase import APT_PACKAGES, ROLE_APT_BASE
 
     nb = notebook(tmp_path / "apt" / "aptnb.ipynb", "import joblib")
     (nb.parent / "apt.txt").write_text("# OpenMP, which LightGBM's wheel needs\nlibgomp1\n")

@@ -39,7 +39,7 @@ import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli
 from jc_support import TEST_LABEL, TEST_RUN_ID, saved_image
 
-from jupyter_containerize.core import project as project_files
+from jupyter_containerize.core.env import project as project_files
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 
@@ -79,7 +79,7 @@ def _keep_logs_then_remove(self, **kwargs):
 _containers.Container.remove = _keep_logs_then_remove
 """
 SERVER_MAIN = HOOK + "from jupyter_server.serverapp import main\nsys.exit(main())\n"
-CLI_MAIN = HOOK + "from jupyter_containerize.cli import main\nsys.exit(main())\n"
+CLI_MAIN = HOOK + "from jupyter_containerize.cli.app import main\nsys.exit(main())\n"
 
 
 def _token() -> str:

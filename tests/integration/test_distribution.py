@@ -24,9 +24,9 @@ import pytest
 import requests
 from jc_support import CI, TEST_LABEL, TEST_RUN_ID
 
-from jupyter_containerize.core import distribution as dist
 from jupyter_containerize.core.errors import ContainerizeError, RegistryError
-from jupyter_containerize.core.layers import Entry, write_layer
+from jupyter_containerize.core.image.layers import Entry, write_layer
+from jupyter_containerize.core.share import distribution as dist
 
 pytestmark = pytest.mark.registry
 REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")
@@ -135,7 +135,7 @@ def test_a_pushed_image_pulls_and_runs_in_the_engine(env: dict[str, Any], image:
                                                      first: dict[str, Any]) -> None:
     from jc_support import engine_or_skip
 
-    from jupyter_containerize.core import registry
+    from jupyter_containerize.core.share import registry
 
     stats = first["stats"]
     assert (stats.sent, stats.skipped, stats.mounted) == (3, 0, 0), stats

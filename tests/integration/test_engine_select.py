@@ -25,7 +25,7 @@ from helpers import assert_one_line_error, cli
 from jc_support import TEST_LABEL, TEST_RUN_ID, fresh_docker_config
 from tls_support import Certs, make_certs
 
-from jupyter_containerize.core import engine
+from jupyter_containerize.core.engine import client as engine
 from jupyter_containerize.core.errors import BuildError, EngineUnavailableError
 
 pytestmark = pytest.mark.engine

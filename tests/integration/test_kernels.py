@@ -17,7 +17,9 @@ import pytest
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, versions_in
 from jc_support import CI, TEST_LABEL, TEST_RUN_ID
 
-from jupyter_containerize.core import api, engine, kernels, labels
+from jupyter_containerize.core import api, labels
+from jupyter_containerize.core.engine import client as engine
+from jupyter_containerize.core.share import kernels
 
 pytestmark = pytest.mark.engine
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import local_package, make_venv, notebook, run_in_image
 
-from jupyter_containerize.core import api, engine
+from jupyter_containerize.core import api
+from jupyter_containerize.core.engine import client as engine
 from jupyter_containerize.core.progress import Event
 
 pytestmark = pytest.mark.engine

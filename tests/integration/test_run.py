@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import containers, jobs, labels
+from jupyter_containerize.core import labels
+from jupyter_containerize.core.engine import containers
 from jupyter_containerize.core.errors import RunError
-from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.jobs import store as jobs
+from jupyter_containerize.core.jobs.store import JobStore
 from jupyter_containerize.core.models import RunRecord
-from jupyter_containerize.core.run import parse_parameter, record_path, run
+from jupyter_containerize.core.run.execute import parse_parameter, record_path, run
 
 pytestmark = pytest.mark.engine
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -32,7 +34,7 @@ EXAMPLE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-example" / "bin" /
 
 
 def _engine_or_skip() -> object:
-    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.engine import client as engine
     from jupyter_containerize.core.errors import EngineUnavailableError
 
     try:
@@ -45,7 +47,7 @@ def _engine_or_skip() -> object:
 
 def _build(tag: str, files: dict[str, bytes]) -> str:
     """A small derived image through the classic builder (for the no-kernel case)."""
-    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.engine import client as engine
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -311,7 +313,7 @@ def test_ctrl_c_stops_and_removes_the_container(image: str, tmp_path: Path) -> N
     exe = Path(sys.executable).with_name("jupyter-containerize")
     proc = subprocess.Popen([str(exe), "run", str(src), "--image", image, "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    from jupyter_containerize.core import engine
+    from jupyter_containerize.core.engine import client as engine
 
     flt = {"label": f"{labels.TEST_RUN}={TEST_RUN}", "status": "running"}
     for _ in range(120):

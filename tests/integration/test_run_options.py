@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import cli, notebook
 
-from jupyter_containerize.core import runoptions
+from jupyter_containerize.core.run import options as runoptions
 
 NO_ENGINE = "unix:///nonexistent/engine.sock"
 MEMORY_FORMS = "use bytes, or a number with b, k, m or g, e.g. 512m, 2g, 1.5g, 1073741824"

@@ -22,9 +22,10 @@ import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, make_venv, notebook
 from jc_support import TEST_LABEL, TEST_RUN_ID
 
-from jupyter_containerize.core import engine, labels
-from jupyter_containerize.core.deploy import deployments, stop
-from jupyter_containerize.core.serve import serve, serve_object
+from jupyter_containerize.core import labels
+from jupyter_containerize.core.deploy.local import deployments, stop
+from jupyter_containerize.core.deploy.serve import serve, serve_object
+from jupyter_containerize.core.engine import client as engine
 
 pytestmark = pytest.mark.engine
 os.environ.setdefault("JUPYTER_CONTAINERIZE_LABELS", f"{TEST_LABEL}={TEST_RUN_ID}")

@@ -20,10 +20,11 @@ import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli
 from jc_support import TEST_LABEL, TEST_RUN_ID
 
-from jupyter_containerize.core import admintoken, engine
-from jupyter_containerize.core.deploy import stop
+from jupyter_containerize.core.deploy import admintoken
+from jupyter_containerize.core.deploy.local import stop
+from jupyter_containerize.core.deploy.serve import model_sha256
+from jupyter_containerize.core.engine import client as engine
 from jupyter_containerize.core.errors import NotFoundError
-from jupyter_containerize.core.serve import model_sha256
 
 pytestmark = pytest.mark.engine
 os.environ.setdefault("JUPYTER_CONTAINERIZE_LABELS", f"{TEST_LABEL}={TEST_RUN_ID}")

@@ -22,10 +22,10 @@ from helpers import EXAMPLE_PYTHON, make_venv, notebook
 from jc_support import TEST_LABEL, TEST_RUN_ID
 from test_serve import ensure_bridge
 
-from jupyter_containerize.core import engine
 from jupyter_containerize.core import labels as labels_mod
-from jupyter_containerize.core.deploy import stop
-from jupyter_containerize.core.serve import ServeResult, serve
+from jupyter_containerize.core.deploy.local import stop
+from jupyter_containerize.core.deploy.serve import ServeResult, serve
+from jupyter_containerize.core.engine import client as engine
 
 pytestmark = pytest.mark.engine
 os.environ.setdefault("JUPYTER_CONTAINERIZE_LABELS", f"{TEST_LABEL}={TEST_RUN_ID}")

@@ -15,9 +15,9 @@ import pytest
 import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON
 
-from jupyter_containerize.core.deploy import stop
-from jupyter_containerize.core.notebook import python_source
-from jupyter_containerize.core.serve import serve
+from jupyter_containerize.core.deploy.local import stop
+from jupyter_containerize.core.deploy.serve import serve
+from jupyter_containerize.core.env.notebook import python_source
 
 pytestmark = pytest.mark.engine
 SUFFIX = uuid.uuid4().hex[:6]

@@ -24,13 +24,12 @@ import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, ROOT, assert_one_line_error, cli, versions_in
 from jc_support import CI, TEST_LABEL, TEST_RUN_ID
 
-from jupyter_containerize.core import api, engine, labels, prune, registry
-from jupyter_containerize.core.catalog import images
-from jupyter_containerize.core.errors import (
-    ImageReferenceError,
-    NotFoundError,
-    RegistryError,
-)
+from jupyter_containerize.core import api, labels
+from jupyter_containerize.core.engine import client as engine
+from jupyter_containerize.core.errors import ImageReferenceError, NotFoundError, RegistryError
+from jupyter_containerize.core.image import prune
+from jupyter_containerize.core.share import registry
+from jupyter_containerize.core.share.catalog import images
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")

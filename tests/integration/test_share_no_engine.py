@@ -20,7 +20,7 @@ import requests
 from helpers import EXAMPLE_PYTHON, assert_one_line_error, cli, example_project
 from jc_support import TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
 
-from jupyter_containerize.core import layers
+from jupyter_containerize.core.image import layers
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")

@@ -16,10 +16,10 @@ from helpers import EXAMPLE, EXAMPLE_PYTHON
 from jc_support import TEST_LABEL, TEST_RUN_ID
 from test_serve import TRAIN, ensure_bridge
 
-from jupyter_containerize.core import engine
-from jupyter_containerize.core.deploy import deployments, stop
-from jupyter_containerize.core.serve import serve
-from jupyter_containerize.core.swarm import rollback
+from jupyter_containerize.core.deploy.local import deployments, stop
+from jupyter_containerize.core.deploy.serve import serve
+from jupyter_containerize.core.deploy.swarm import rollback
+from jupyter_containerize.core.engine import client as engine
 
 pytestmark = pytest.mark.engine
 os.environ.setdefault("JUPYTER_CONTAINERIZE_LABELS", f"{TEST_LABEL}={TEST_RUN_ID}")

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 from kernel_support import Kernel
 
 from jupyter_containerize.core.errors import ContainerizeError
-from jupyter_containerize.magic import serve_target, session_notebook, verb_parser
+from jupyter_containerize.magic.magics import serve_target, session_notebook, verb_parser
 
 engine = pytest.mark.engine
 
@@ -47,7 +47,7 @@ def test_pip_install_in_the_kernel_is_captured_and_built(
     image = docker_client.images.get(ref)
     for key, value in test_labels.items():
         assert image.labels.get(key) == value
-    from jupyter_containerize.core import engine as core_engine
+    from jupyter_containerize.core.engine import client as core_engine
 
     code = "import six; print(six.__version__)"
     status, version = core_engine.run_once(ref, ["python", "-c", code])

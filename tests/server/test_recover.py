@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.jobs.store import JobStore
 
 
 @pytest.fixture

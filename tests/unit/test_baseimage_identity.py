@@ -8,9 +8,9 @@ from typing import Any
 import docker.errors
 import pytest
 
-from jupyter_containerize.core import baseimage as bi
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.errors import BaseImageError
+from jupyter_containerize.core.image import baseimage as bi
 
 DPKG = "adduser\t3.134\nlibssl3:amd64\t3.0.22-1~deb12u2\npython3\t3.11.2-1+b1\n"
 

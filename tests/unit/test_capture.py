@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import capture
+from jupyter_containerize.core.env import capture
+from jupyter_containerize.core.env.lock import capture_python
+from jupyter_containerize.core.env.notebook import kernel_python
 from jupyter_containerize.core.errors import PythonNotFoundError
-from jupyter_containerize.core.lock import capture_python
 from jupyter_containerize.core.models import EnvironmentSpec
-from jupyter_containerize.core.notebook import kernel_python
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PYTHON = ROOT / ".venv-example" / "bin" / "python"

@@ -16,13 +16,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_containerize.core import distribution as dist
 from jupyter_containerize.core.errors import (
     ContainerizeError,
     ImageReferenceError,
     NotFoundError,
     PayloadTooLargeError,
 )
+from jupyter_containerize.core.share import distribution as dist
 
 
 def test_a_blob_is_hashed_once_even_when_parts_are_read_again() -> None:
@@ -203,7 +203,7 @@ def test_a_413_is_one_line_naming_the_layer(fixture_registry: tuple[str, Any]) -
 
 def test_the_engines_insecure_registries_are_asked_only_when_needed(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from jupyter_containerize.core import distribution
+    from jupyter_containerize.core.share import distribution
 
     monkeypatch.setenv(distribution.CERTS_D_ENV, str(tmp_path))
     monkeypatch.delenv(distribution.INSECURE_ENV, raising=False)

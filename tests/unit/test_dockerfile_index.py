@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_containerize.core import dockerfile, installer
 from jupyter_containerize.core.errors import BuildError
+from jupyter_containerize.core.image import dockerfile, installer
 
 
 @pytest.fixture(autouse=True)

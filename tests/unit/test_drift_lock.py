@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from jupyter_containerize.core import api
-from jupyter_containerize.core.drift import drift
+from jupyter_containerize.core.env.drift import drift
 from jupyter_containerize.core.errors import LockDriftError
 from jupyter_containerize.core.models import Distribution, EnvironmentSpec
 

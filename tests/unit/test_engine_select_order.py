@@ -17,7 +17,7 @@ import pytest
 from jc_support import fresh_docker_config
 from tls_support import Certs, make_certs
 
-from jupyter_containerize.core import engine
+from jupyter_containerize.core.engine import client as engine
 from jupyter_containerize.core.errors import EngineUnavailableError
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import installer, layerstream
+from jupyter_containerize.core.image import installer, layerstream
 
 
 def _wheel(folder: Path, name: str) -> Path:

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from jupyter_containerize.core import installer
 from jupyter_containerize.core.errors import InstallError
+from jupyter_containerize.core.image import installer
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import jobs
 from jupyter_containerize.core.errors import NotFoundError
-from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.jobs import store as jobs
+from jupyter_containerize.core.jobs.store import JobStore
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_two_threads_write_at_once(store: JobStore) -> None:
 
 WRITER = """
 import sys
-from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.jobs.store import JobStore
 store = JobStore(sys.argv[1])
 for n in range(150):
     store.append_log(sys.argv[2], f"{sys.argv[3]} {n}")

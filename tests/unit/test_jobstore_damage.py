@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import jobs, jobs_repair
-from jupyter_containerize.core.jobs import SCHEMA_VERSION, JobStore, JobStoreError
+from jupyter_containerize.core.jobs import repair as jobs_repair
+from jupyter_containerize.core.jobs import store as jobs
+from jupyter_containerize.core.jobs.store import SCHEMA_VERSION, JobStore, JobStoreError
 
 pytestmark = pytest.mark.hostile
 CLI = Path(sys.executable).with_name("jupyter-containerize")
@@ -242,7 +243,7 @@ def test_a_locked_store_is_not_mistaken_for_damage() -> None:
 
 _WRITER = """
 import sys
-from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.jobs.store import JobStore
 store = JobStore(sys.argv[1])
 for n in range(40):
     job = store.create("run", notebook=f"w{sys.argv[2]}-{n}")
@@ -288,7 +289,7 @@ def test_concurrent_writers_lose_nothing(data: Path) -> None:
 
 _OPENER = """
 import sys
-from jupyter_containerize.core.jobs import JobStore
+from jupyter_containerize.core.jobs.store import JobStore
 store = JobStore(sys.argv[1], notify=lambda line: print("NOTICE", line))
 print(len(store.list(kind="run")))
 """

@@ -11,8 +11,8 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from jupyter_containerize.core import k8s
-from jupyter_containerize.core.k8s_validate import ISVC_SCHEMA
+from jupyter_containerize.core.deploy import k8s
+from jupyter_containerize.core.deploy.k8s_validate import ISVC_SCHEMA
 
 SPEC: dict[str, Any] = {
     "name": "classifier",

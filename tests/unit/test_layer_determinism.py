@@ -11,7 +11,7 @@ from pathlib import Path
 
 import packaging
 
-from jupyter_containerize.core import imagefs, installer, layers
+from jupyter_containerize.core.image import imagefs, installer, layers
 
 SITE = f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
 

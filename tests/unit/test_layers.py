@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import imagefs, layers, project
+from jupyter_containerize.core.env import project
 from jupyter_containerize.core.errors import ContextTooLargeError, SecretFoundError
+from jupyter_containerize.core.image import imagefs, layers
 
 
 def _dist(tmp: Path) -> Path:

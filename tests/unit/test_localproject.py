@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from jc_support import LOCAL_PYPROJECT
 
-from jupyter_containerize.core import localproject as lp
+from jupyter_containerize.core.env import localproject as lp
 from jupyter_containerize.core.errors import BuildError
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import capture
-from jupyter_containerize.core import lock as locks
+from jupyter_containerize.core.env import capture
+from jupyter_containerize.core.env import lock as locks
 from jupyter_containerize.core.errors import ContainerizeError, NotFoundError
 from jupyter_containerize.core.models import Distribution, EnvironmentSpec
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyter_containerize.core.errors import NotebookError
-from jupyter_containerize.core.notebook import (
+from jupyter_containerize.core.env.notebook import (
     Expression,
     imports_from_notebook,
     load_notebook,
     notebook_sha256,
     parameters_cell,
 )
+from jupyter_containerize.core.errors import NotebookError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "classifier" / "classifier.ipynb"
 

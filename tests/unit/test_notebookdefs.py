@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import notebookdefs
+from jupyter_containerize.core.deploy import notebookdefs
 
 CELLS = [
     "%matplotlib inline\nimport numpy as np\nfrom sklearn.base import BaseEstimator, "
@@ -49,7 +49,7 @@ def _run(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def _save(folder: Path, nb: Path, how: str) -> Path:
     """Run the notebook's Python as ``__main__`` in a fresh interpreter, then save ``model``."""
-    from jupyter_containerize.core.notebook import python_source
+    from jupyter_containerize.core.env.notebook import python_source
 
     cells = json.loads(nb.read_text())["cells"]
     body = "\n".join(python_source(c["source"]) for c in cells if c["cell_type"] == "code")

@@ -16,13 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import catalog, labels, registry
+from jupyter_containerize.core import labels
 from jupyter_containerize.core.config import ContainerizeConfig
-from jupyter_containerize.core.errors import (
-    ImageReferenceError,
-    NotFoundError,
-    RegistryError,
-)
+from jupyter_containerize.core.errors import ImageReferenceError, NotFoundError, RegistryError
+from jupyter_containerize.core.share import catalog, registry
 
 USER, PASSWORD, TOKEN = "alice", "s3cret", "tok-123"
 CONFIG = json.dumps({"created": "2025-01-01T00:00:00Z", "config": {"Labels": {

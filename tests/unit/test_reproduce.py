@@ -11,7 +11,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from jupyter_containerize.core import reproduce
+from jupyter_containerize.core.run import reproduce
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "classifier" / "classifier.ipynb"

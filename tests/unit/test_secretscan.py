@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.core import project, secretscan
+from jupyter_containerize.core.env import project, secretscan
 from jupyter_containerize.core.errors import SecretFoundError
 
 # Secrets are assembled at run time so the repository itself never holds one.

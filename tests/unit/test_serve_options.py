@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from jupyter_containerize.core import admintoken, k8s
-from jupyter_containerize.core.errors import ContainerizeError
-from jupyter_containerize.core.serve import (
+from jupyter_containerize.core.deploy import admintoken, k8s
+from jupyter_containerize.core.deploy.serve import (
     model_sha256,
     valid_host,
     valid_port,
     valid_skops_types,
 )
+from jupyter_containerize.core.errors import ContainerizeError
 
 CLI = Path(sys.executable).with_name("jupyter-containerize")
 
@@ -146,7 +146,7 @@ def test_model_resolves_without_numpy(tmp_path: Path) -> None:
     model.write_text("text\n")
     code = ("import sys; sys.modules['numpy'] = None; sys.modules['pandas'] = None; "
             "sys.modules['sklearn'] = None; "
-            "from jupyter_containerize.core.serve import resolve_model; "
+            "from jupyter_containerize.core.deploy.serve import resolve_model; "
             "print(resolve_model(sys.argv[1]).flavor)")
     out = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True,
                          text=True, env={**os.environ,
@@ -198,9 +198,9 @@ def test_manifests_name_the_service_hosts_and_trusted_types() -> None:
 
 def test_deployment_environment_and_labels_carry_the_options() -> None:
     from jupyter_containerize.core.config import ContainerizeConfig
-    from jupyter_containerize.core.pod import AUTH_LABEL, SKOPS_LABEL, DeploySpec
+    from jupyter_containerize.core.deploy.pod import AUTH_LABEL, SKOPS_LABEL, DeploySpec
+    from jupyter_containerize.core.deploy.serveimage import ModelSource, ServingImage
     from jupyter_containerize.core.progress import Reporter
-    from jupyter_containerize.core.serveimage import ModelSource, ServingImage
 
     image = ServingImage("jc/x:serve-1", "e" * 64,
                          ModelSource(Path("m.skops"), "a" * 64, "skops"), True, "r")
@@ -216,7 +216,7 @@ def test_deployment_environment_and_labels_carry_the_options() -> None:
 
 
 def test_untrusted_skops_types_hint_names_the_option() -> None:
-    from jupyter_containerize.core.pod import load_hint
+    from jupyter_containerize.core.deploy.pod import load_hint
 
     line = ("boosted.skops holds types skops does not trust: sklearn.tree._tree.Tree, a.B; "
             "approve those you trust (SERVING_SKOPS_TRUSTED, comma separated) to load it")

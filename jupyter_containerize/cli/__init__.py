@@ -1,0 +1,5 @@
+"""`jupyter containerize VERB`: the command line over ``core.api``."""
+
+from .app import main
+
+__all__ = ["main"]

@@ -1,0 +1,296 @@
+"""Build paths: layers made outside the engine (default) and the classic builder (fallback).
+
+The layers path installs each locked distribution once into a cache (uv, for the image's
+platform), packs groups of them into deterministic layer tars, and loads base + layers + config
+into the engine. The lock records the layers' order (``"layers"``), so the same lock gives the
+same image on any machine, and adding
+a package adds a layer at the end and every earlier layer is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import labels as labels_mod
+from ..engine import client as engine
+from ..engine import imagestore
+from ..errors import BuildError
+from ..models import BuildResult
+from ..paths import cache_dir
+from . import imagefs, installer, layers, layerstream
+from .build import RENDERER_VERSION
+
+_SMOKE = """
+import importlib, json, sys
+failed = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        failed[name] = "%s: %s" % (type(exc).__name__, exc)
+print(json.dumps(failed))
+"""
+
+LIBRARY_PACKAGES = {
+    "libgomp.so.1": "libgomp1",
+    "libGL.so.1": "libgl1",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libsndfile.so": "libsndfile1",
+    "libpq.so.5": "libpq5",
+    "libstdc++.so.6": "libstdc++6",
+    "libX11.so.6": "libx11-6",
+    "libxml2.so.2": "libxml2",
+}
+
+
+def assemble(
+    plan: Any, reference: str, env_ref: str, author: str | None, builder: str, result: BuildResult
+) -> str:
+    if plan.remote is not None:
+        if builder == "classic" or plan.apt:
+            raise BuildError(
+                "with no engine, only the layers builder can build"
+                + (" and apt.txt cannot be installed" if plan.apt else ""),
+                hint="start an engine (or set DOCKER_HOST), or use a base that already has "
+                     "those system packages" if plan.apt else "drop --builder classic",
+            )
+        _layers_path(plan, reference, env_ref, author, result)
+        return "layers"
+    if builder == "classic":
+        from .dockerfile import classic
+
+        classic(plan, reference, author, result)
+        return "classic"
+    if plan.apt:  # apt.txt: the layers go on a base with those system packages
+        from .aptbase import with_packages
+
+        plan.base = with_packages(plan.base, plan.apt, plan.rep, no_cache=plan.no_cache,
+                                  extra_labels=dict(plan.cfg.extra_labels))
+    _layers_path(plan, reference, env_ref, author, result)
+    return "layers"
+
+
+def _dist_requirements(plan: Any, folder: Path, by_pin: dict[str, str]) -> dict[str, str]:
+    from ..env.localproject import local_wheels
+
+    reqs = {}
+    wheels = local_wheels(plan.root, plan.lock, folder)
+    for pkg in plan.lock["packages"]:
+        name, version, wheel = pkg["name"], pkg["version"], wheels.get(pkg["name"])
+        if wheel:  # a local project's cache key is its source's content, not its path
+            identity = f"{name} @ source-sha256:{wheel.source_sha256}"
+            key, line = installer.dist_key(name, version, identity), str(wheel.path)
+        else:
+            line = str(pkg["requirement"])
+            key = installer.dist_key(name, version, line)
+        reqs[key] = line
+        by_pin[f"{name}=={version}"] = key
+    return reqs
+
+
+def _layers_path(
+    plan: Any, reference: str, env_ref: str, author: str | None, result: BuildResult
+) -> None:
+    rep, minor = plan.rep, plan.minor
+    work = cache_dir() / "layers"
+    work.mkdir(exist_ok=True)
+    by_pin: dict[str, str] = {}
+    reqs = _dist_requirements(plan, cache_dir() / "wheels", by_pin)
+    tool_reqs = {
+        installer.dist_key(p.split("==")[0], p.split("==")[1], p): p for p in plan.tool_pins
+    }
+    groups = _groups(plan, by_pin)
+    compile_py = installer.compile_python_for(minor, None)
+    where = (minor, plan.platform, plan.base.glibc)
+    root = installer.store(*where)
+    user = {k: root / k for k in reqs}
+    tool = {k: root / k for k in tool_reqs}
+
+    base_attrs = (plan.remote.attrs if plan.remote is not None
+                  else engine.require_image(plan.base.reference).attrs)
+    lab = plan.labels(author, "layers")
+    env_lab = {k: v for k, v in lab.items() if "notebook" not in k}
+    env_lab[labels_mod.ROLE] = "environment"
+    env_lab[labels_mod.OCI_VERSION] = plan.env_hash[:12]  # same environment, same image
+    common = {
+        "env": imagefs.image_env(minor),
+        "user": imagefs.RUNNER_USER,
+        "workdir": imagefs.WORK,
+        "cmd": [f"{imagefs.ENV}/bin/python"],
+        "created": plan.created(),
+    }
+
+    def config(layer_list: list[layers.Layer], labels: dict[str, str]) -> dict[str, Any]:
+        return layers.image_config(base_attrs, layer_list, labels=labels, **common)
+
+    # what the engine holds before this build: what it does not is what the smoke test imports
+    holding = imagestore.engine_state() if plan.remote is None else None
+    todo = set(installer.missing({**tool_reqs, **reqs}, *where, no_cache=plan.no_cache))
+    tool_todo = [k for k in sorted(tool_reqs) if k in todo]
+    user_waves = layerstream.waves([k for g in groups for k in g
+                                    if k in todo and k not in tool_reqs])
+    stream = None
+    if holding is not None and len(user_waves) > 1:
+        stream = layerstream.LayerStream(
+            env_ref.rsplit(":", 1)[0], plan.base.reference, config, env_lab, work, rep.log,
+            imagestore.Holding(holding.kind, set(holding.chains), dict(holding.blobs),
+                               holding.engine_id),
+        )
+    # the image's layers in order (meta, tool, one per group), each written once the
+    # distributions it holds are in the store
+    sequence = [(sorted(tool), tool, imagefs.TOOL, "tool")] + [
+        (g, user, imagefs.ENV, f"env {i + 1}") for i, g in enumerate(groups)
+    ]
+    env_layers = [_meta_layer(plan, work)]
+    ready = (set(tool) | set(reqs)) - todo
+
+    def write_ready() -> None:
+        while len(env_layers) - 1 < len(sequence):
+            keys, folders, prefix, comment = sequence[len(env_layers) - 1]
+            if not ready.issuperset(keys):
+                return
+            env_layers.append(_dist_layer(keys, folders, prefix, work, comment, plan.no_cache))
+
+    def on_wave(keys: list[str]) -> None:
+        ready.update(keys)
+        if stream is not None:
+            write_ready()
+            if len(env_layers) - 1 < len(sequence):
+                stream.add(env_layers)  # the engine loads these while later waves install
+
+    try:
+        with rep.phase("install"):
+            installer.ensure({**tool_reqs, **reqs}, minor, plan.platform, compile_py,
+                             glibc=plan.base.glibc, no_cache=plan.no_cache, log=rep.log,
+                             waves=[tool_todo, *user_waves], on_wave=on_wave)
+        with rep.phase("layers"):
+            ready.update(reqs)
+            write_ready()
+            proj = layers.write_layer(
+                imagefs.project_entries(
+                    plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
+                ),
+                work / f"project-{plan.image_hash[:16]}.tar",
+                plan.created_epoch(),
+                {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
+            )
+            proj.comment = "project files"
+        env_cfg = config(env_layers, env_lab)
+        nb_cfg = config(env_layers + [proj], lab)
+        env_spec = layers.ImageSpec(env_ref, env_layers, env_cfg)
+        nb_spec = layers.ImageSpec(reference, env_layers + [proj], nb_cfg)
+        if holding is None:
+            from .nodaemon import push_without_engine
+
+            push_without_engine(plan, env_spec, nb_spec, groups, user, result)
+            proj.path.unlink(missing_ok=True) if proj.path else None
+            return
+        held = holding.held(env_cfg["rootfs"]["diff_ids"])
+        first_group = len(held) - len(env_layers) + 2  # after the base, the meta and tool layers
+        new = [k for j, g in enumerate(groups) if not held[first_group + j] for k in g]
+        with rep.phase("load"):
+            loaded = imagestore.load(
+                [env_spec, nb_spec], plan.base.reference, work, rep.log,
+                stream.finish() if stream is not None else holding,
+            )
+    finally:
+        if stream is not None:
+            stream.finish()
+            stream.remove_partials()
+    result.image_id = loaded.image_id(1)
+    result.config_digest = loaded.config_digests[1]
+    result.manifest_digest = loaded.manifest_digests[1] or ""
+    rep.log(f"image {reference}: config {result.config_digest}"
+            + (f", manifest {result.manifest_digest}" if result.manifest_digest else "")
+            + f" ({loaded.kind})")
+    with rep.phase("smoke test"):
+        smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
+    proj.path.unlink(missing_ok=True) if proj.path else None
+
+
+def _groups(plan: Any, by_pin: dict[str, str]) -> list[list[str]]:
+    """The lock's layer groups, as distributions' store keys."""
+    from ..env.layerorder import layer_order
+
+    order = plan.lock.get("layers") or []
+    if not order or any(pin not in by_pin for group in order for pin in group):
+        order = layer_order(None, plan.lock)  # an old or hand-edited lock
+    return [[by_pin[pin] for pin in group] for group in order]
+
+
+def _meta_layer(plan: Any, work: Path) -> layers.Layer:
+    entries = imagefs.meta_entries(plan.base.python_path, plan.base.python_version)
+    key = hashlib.sha256(repr([(e.name, e.data, e.target) for e in entries]).encode()).hexdigest()
+    return _cached_layer(
+        work / f"meta-{key[:24]}", lambda out: layers.write_layer(entries, out, 0), "environments"
+    )
+
+
+def _dist_layer(
+    group: list[str], folders: dict[str, Path], prefix: str, work: Path, comment: str,
+    fresh: bool = False,
+) -> layers.Layer:
+    # the folders name the Python minor and platform too: a layer never crosses them
+    key = hashlib.sha256(
+        "\n".join([RENDERER_VERSION, prefix, *(str(folders[k]) for k in group)]).encode()
+    ).hexdigest()
+
+    def make(out: Path) -> layers.Layer:
+        entries = [e for k in group for e in imagefs.dist_entries(folders[k], prefix)]
+        return layers.write_layer(entries, out, 0)
+
+    return _cached_layer(
+        work / f"dists-{key[:24]}", make, f"{comment}: {len(group)} packages", fresh
+    )
+
+
+def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> layers.Layer:
+    meta, tar = stem.with_suffix(".json"), stem.with_suffix(".tar")
+    if meta.exists() and tar.exists() and not fresh:
+        info = json.loads(meta.read_text())
+        return layers.Layer(info["diff_id"], tar, info["size"], comment)
+    layer = make(tar)
+    meta.write_text(json.dumps({"diff_id": layer.diff_id, "size": layer.size}))
+    layer.comment = comment
+    return layer
+
+
+def _broken(module: str, error: str) -> bool:
+    """A failure that means the image is broken, not an optional dependency left out."""
+    if "shared object" in error or "ELF" in error:
+        return True
+    if f"No module named '{module}'" in error:
+        return True  # the distribution's own module is not there
+    return "ImportError" in error and "No module named" not in error
+
+
+def smoke_test(reference: str, modules: list[str]) -> None:
+    """Import new distributions' top-level modules in the image; fail with the fix."""
+    if not modules:
+        return
+    code, out = engine.run_once(reference, [f"{imagefs.ENV}/bin/python", "-c", _SMOKE, *modules])
+    judge(out, "in the image")
+
+
+def judge(out: str, where: str) -> None:
+    """Read the import check's report; a module that cannot import fails with the fix."""
+    try:
+        failed = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise BuildError(f"the smoke test could not run {where}: {out[-300:]}") from exc
+    hard = {m: e for m, e in failed.items() if _broken(m, e)}
+    if hard:
+        name, err = next(iter(hard.items()))
+        lib = next((lib for lib in LIBRARY_PACKAGES if lib.split(".so")[0] in err), None)
+        fix = (
+            f"add {LIBRARY_PACKAGES[lib]} to apt.txt beside the notebook"
+            if lib
+            else "pin a version with a wheel for the image's platform"
+        )
+        raise BuildError(
+            f"module {name} does not import {where}: {err}", hint=fix, failed=hard
+        )

@@ -1,0 +1,529 @@
+"""papermill in the image: executed notebook, artifacts, reproduction report.
+
+A run is a job of kind ``run`` in the one store. Its container is created from the image,
+the notebook (and any ``--data``) copied in, the working folder snapshotted, papermill started
+from the tool environment with the image's ``python3`` kernelspec, and everything the notebook
+wrote under the working folder copied back out. ``--env`` values reach the container's
+environment only: the record, the store and every log line keep their names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .. import labels
+from ..config import load_config
+from ..engine import containers
+from ..env.notebook import load_notebook, parameters_cell
+from ..errors import RunError
+from ..jobs.store import JobStore, now_iso, run_dir
+from ..models import RunRecord
+from ..progress import Event, Reporter
+from . import options as runoptions
+from . import reproduce
+
+TOOL_PYTHON = "/opt/containerize/tool/bin/python"
+KERNEL_JSON = "/opt/containerize/tool/share/jupyter/kernels/python3/kernel.json"
+WORKDIR = "/home/jovyan/work"
+OUT_DIR = "/tmp/containerize-out"
+MARKER = ".jupyter-containerize-artifacts"
+_CELL_LINE = re.compile(r"Executing Cell (\d+)-")
+_CELL_END = re.compile(r"Ending Cell (\d+)-")
+OOM_EXIT = 137  # SIGKILL: what the engine's OOM killer leaves
+
+
+def parse_parameter(value: str) -> Any:
+    """A ``-p NAME VALUE`` string typed as papermill's CLI types it."""
+    if value in ("True", "False"):
+        return value == "True"
+    if value == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def parse_env(entries: list[str] | None) -> dict[str, str]:
+    """``NAME=VALUE`` or ``NAME`` (taken from this process's environment)."""
+    env: dict[str, str] = {}
+    for entry in entries or []:
+        name, sep, value = entry.partition("=")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise RunError(f"--env {name!r} is not a valid variable name", hint="NAME=VALUE")
+        if not sep:
+            if name not in os.environ:
+                raise RunError(f"--env {name}: it is not set here", hint=f"export {name} first")
+            value = os.environ[name]
+        env[name] = value
+    return env
+
+
+@dataclass
+class _Run:
+    record: RunRecord
+    store: JobStore
+    source: dict[str, Any]
+    notebook: Path
+    in_container: str
+    output: Path
+    artifacts: Path
+    env: dict[str, str]
+    data: list[tuple[Path, str]]
+    reporter: Reporter
+    extra_labels: dict[str, str] = field(default_factory=dict)
+    total: int = 0
+    clock: float = field(default_factory=time.monotonic)
+    logs: threading.Thread | None = None
+    memory: str = ""  # the limit as the user gave it, for messages
+    # what each cell streamed (papermill's 1-based cell number), as the log said it
+    streamed: dict[int, list[str]] = field(default_factory=dict)
+    current: int | None = None
+
+    def mask(self, value: Any) -> Any:
+        """``value`` (text, or lists and dicts of it) with every ``--env`` value as ``***``."""
+        if isinstance(value, str):
+            for secret in self.env.values():
+                if len(secret) >= 3:
+                    value = value.replace(secret, "***")
+            return value
+        if isinstance(value, list):
+            return [self.mask(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.mask(v) for k, v in value.items()}
+        return value
+
+    def log(self, line: str) -> None:
+        line = self.mask(line)
+        self.store.append_log(self.record.id, line)
+        match = _CELL_LINE.search(line)
+        if _CELL_END.search(line):
+            self.current = None
+        elif match is None and self.current is not None:
+            self.streamed.setdefault(self.current, []).append(line)
+        if match:
+            cell = int(match.group(1))
+            self.current = cell
+            self.store.update(self.record.id, progress={"cell": cell, "total": self.total})
+            self.reporter.emit(Event("progress", line.strip("- "), phase="run", current=cell,
+                                     total=self.total, data={"cell": cell, "total": self.total}))
+        else:
+            self.reporter.log(line)
+
+
+def run(
+    notebook: str | Path, *, parameters: dict[str, Any] | None = None, image: str | None = None,
+    output: str | None = None, artifacts: str | None = None, timeout: float | None = None,
+    cpus: float | None = None, memory: str | None = None, env: list[str] | None = None,
+    gpus: str | None = None, report: str | None = None, data: list[str] | None = None,
+    python: str | None = None, base: str | None = None, lock: str = "full",
+    progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+    store: JobStore | None = None, extra_labels: dict[str, str] | None = None,
+    spec: Any = None,
+) -> RunRecord:
+    """Execute ``notebook`` with papermill inside its image; returns the finished RunRecord.
+
+    The record's status is succeeded, failed, timed out or cancelled; errors that stop a run
+    before it starts (bad notebook, output not writable, no kernel in the image) raise.
+    """
+    if report not in (None, "html"):
+        raise RunError(f"--report {report!r} is not a report format", hint="use --report html")
+    checked = runoptions.check(timeout, cpus, memory, parameters)
+    timeout, cpus, limit = checked.timeout, checked.cpus, checked.memory
+    containers.device_requests(gpus)  # a --gpus the engine would not understand stops here
+    state = _prepare(
+        Path(notebook), parameters or {}, output, artifacts, env, data, progress,
+        store or JobStore(), extra_labels or dict(load_config().extra_labels),
+    )
+    state.memory = _limit_text(memory)
+    try:
+        state.record.image = image or _build(state, python, base, lock, progress, spec)
+        _execute(state, timeout, cpus, str(limit) if limit else None, gpus, cancel)
+    except BaseException as exc:
+        _fail_early(state, exc)
+        raise
+    if report == "html":
+        from .report import write_html
+
+        state.record.html = str(write_html(state.output, state.record))
+    return _finish(state)
+
+
+def _prepare(
+    notebook: Path, parameters: dict[str, Any], output: str | None, artifacts: str | None,
+    env: list[str] | None, data: list[str] | None, progress: Callable[[Any], None] | None,
+    store: JobStore, extra_labels: dict[str, str],
+) -> _Run:
+    source = load_notebook(notebook)
+    env_values = parse_env(env)
+    declared = parameters_cell(source)
+    unknown = sorted(set(parameters) - set(declared))
+    reporter = Reporter(progress)
+    if unknown:
+        names = ", ".join(declared) or "none: the notebook has no cell tagged parameters"
+        reporter.log(f"warning: unknown parameters {', '.join(unknown)} (declared: {names})")
+    job = store.create("run", notebook=str(notebook.resolve()), params={
+        "parameters": parameters, "env": sorted(env_values),
+    })
+    out = Path(output) if output else run_dir(job.id) / f"{notebook.stem}.out.ipynb"
+    state = _Run(
+        record=RunRecord(
+            id=job.id, notebook=str(notebook.resolve()), image="", parameters=parameters,
+            env_names=sorted(env_values), started=now_iso(), output=str(out.resolve()),
+        ),
+        store=store, source=dict(source), notebook=notebook.resolve(), in_container="",
+        output=out.resolve(),
+        artifacts=Path(artifacts) if artifacts else run_dir(job.id) / "artifacts",
+        env=env_values, data=[_parse_data(item) for item in data or []], reporter=reporter,
+        extra_labels=extra_labels,
+    )
+    try:
+        _check_output(state.output)
+        _check_artifacts(state.artifacts, explicit=artifacts is not None)
+    except RunError as exc:
+        _fail_early(state, exc)
+        raise
+    state.record.artifacts_dir = str(state.artifacts.resolve())
+    return state
+
+
+def _parse_data(item: str) -> tuple[Path, str]:
+    host, sep, target = item.partition(":")
+    path = Path(host).expanduser()
+    if not path.exists():
+        raise RunError(f"--data {host}: no such file or folder", hint="PATH[:IN_CONTAINER]")
+    target = target if sep and target else path.name
+    if not target.startswith("/"):
+        target = str(PurePosixPath(WORKDIR) / target)
+    return path, target
+
+
+def _check_output(output: Path) -> None:
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(
+            f"cannot create {folder}: {exc.strerror}", hint="choose another --output"
+        ) from exc
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise RunError(f"{output} is not writable", hint="choose another --output")
+
+
+def _check_artifacts(folder: Path, explicit: bool) -> None:
+    if explicit and folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        raise RunError(
+            f"--artifacts {folder} is not empty and holds files no run of ours wrote",
+            hint="pass an empty or new folder",
+        )
+
+
+def _build(state: _Run, python: str | None, base: str | None, lock: str,
+           progress: Callable[[Any], None] | None, spec: Any = None) -> str:
+    from .. import api
+
+    state.store.update(state.record.id, status="running", progress={"phase": "build"})
+    result = api.build(state.notebook, python=python, base=base, lock=lock, progress=progress,
+                       spec=spec)
+    return result.reference
+
+
+def _limit_text(memory: Any) -> str:
+    if memory is None or memory == "":
+        return ""
+    return str(memory).strip().replace(" ", "")
+
+
+def _execute(state: _Run, timeout: float | None, cpus: float | None, memory: str | None,
+             gpus: str | None, cancel: threading.Event | None) -> None:
+    image_labels = _inspect_image(state)
+    rel = image_labels.get(labels.NOTEBOOK) or state.notebook.name
+    state.in_container = str(PurePosixPath(WORKDIR) / rel)
+    params_path = f"{OUT_DIR}/parameters.yaml"
+    out_path = f"{OUT_DIR}/{state.notebook.stem}.out.ipynb"
+    command = [
+        TOOL_PYTHON, "-m", "papermill", state.in_container, out_path, "-k", "python3",
+        "--log-output", "--no-progress-bar",
+        "--cwd", str(PurePosixPath(state.in_container).parent),
+    ]
+    if state.record.parameters:
+        command += ["-f", params_path]
+    container = containers.create(
+        state.record.image, command, name=f"containerize-run-{state.record.id}",
+        labels_={labels.RUN_ID: state.record.id, **state.extra_labels},
+        environment={**state.env, "JPY_SESSION_NAME": state.in_container},
+        working_dir=WORKDIR, cpus=cpus, memory=memory, gpus=gpus,
+    )
+    state.record.container = container.id
+    before: dict[str, Any] | None = None
+    try:
+        _copy_in(state, container, params_path)
+        before = containers.snapshot(container, WORKDIR)
+        _start(state, container)
+        outcome = containers.wait(container, timeout, cancel)
+        if not isinstance(outcome, int):
+            containers.kill(container)
+        containers.wait(container, 30, None)
+        _collect(state, container, out_path, before, _oom(state, container, outcome))
+    except KeyboardInterrupt:
+        # Ctrl-C: stop the notebook, keep what it printed and wrote; a second Ctrl-C while
+        # the files come back is ignored (they are small and the container must go)
+        with _sigint_ignored():
+            containers.kill(container)
+            containers.wait(container, 30, None)
+            state.record.status = "cancelled"
+            _collect(state, container, out_path, before or {}, "cancelled",
+                     artifacts=before is not None)
+    finally:
+        containers.remove(container)
+
+
+class _sigint_ignored:  # noqa: N801 - used as a context manager
+    """SIGINT ignored inside (only the main thread may change signal handlers)."""
+
+    def __enter__(self) -> None:
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _oom(state: _Run, container: Any, outcome: int | str) -> int | str:
+    """``"out of memory"`` when the engine's OOM killer ended the run, else ``outcome``.
+
+    The engine says so in the container's ``State.OOMKilled``; with a memory limit and no
+    such flag (some engines on cgroup v2), a SIGKILL exit (137) we did not send says it too.
+    """
+    if not isinstance(outcome, int) or outcome == 0:
+        return outcome
+    try:
+        container.reload()
+        killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
+    except Exception:  # an engine that cannot say keeps the exit code
+        killed = False
+    if killed or (outcome == OOM_EXIT and state.memory):
+        return "out of memory"
+    return outcome
+
+
+def _inspect_image(state: _Run) -> dict[str, str]:
+    from ..engine import client as engine
+
+    image = engine.get_image(state.record.image)
+    if image is None:
+        raise RunError(f"image {state.record.image} is not in the engine",
+                       hint="build or pull it first")
+    digests = image.attrs.get("RepoDigests") or []
+    state.record.image_digest = digests[0].split("@", 1)[1] if digests else image.id
+    return dict(image.labels or {})
+
+
+def _copy_in(state: _Run, container: Any, params_path: str) -> None:
+    if containers.read_file(container, KERNEL_JSON) is None:
+        raise RunError(
+            f"image {state.record.image} has no python3 kernel for papermill ({KERNEL_JSON})",
+            hint="build the image with `jupyter containerize build` or pass one that was",
+        )
+    containers.put_tree(container, state.in_container, state.notebook)
+    for host, target in state.data:
+        containers.put_tree(container, target, host)
+    if state.record.parameters:
+        import yaml
+
+        try:
+            text = yaml.safe_dump(state.record.parameters, allow_unicode=True)
+        except yaml.YAMLError as exc:
+            raise RunError(f"parameters cannot be passed to the notebook: {exc}") from exc
+        containers.put_bytes(container, params_path, text.encode())
+    else:
+        containers.put_bytes(container, f"{OUT_DIR}/.keep", b"")
+    cells = len(state.source.get("cells", []))
+    state.total = cells + (1 if state.record.parameters else 0)
+
+
+def _start(state: _Run, container: Any) -> None:
+    state.store.update(state.record.id, status="running", container=container.id,
+                       progress={"cell": 0, "total": state.total}, result=state.record.to_json())
+    containers.start(container)
+    state.record.status = "running"
+    state.logs = containers.follow_logs(container, state.log)
+
+
+def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
+             outcome: int | str, artifacts: bool = True) -> None:
+    if state.logs is not None:
+        state.logs.join(timeout=5)
+    executed = containers.read_file(container, out_path)
+    if executed is not None and outcome != 0:
+        executed = _with_streamed(state, executed)
+    if executed is not None:
+        state.output.write_bytes(executed)
+    else:
+        state.record.output = None
+    if artifacts:
+        state.artifacts.mkdir(parents=True, exist_ok=True)
+        (state.artifacts / MARKER).write_text(state.record.id + "\n")
+        state.record.artifacts = containers.copy_changed(
+            container, WORKDIR, before, state.artifacts)
+    executed_nb = json.loads(executed) if executed else None
+    state.record.status = _status(outcome)
+    if outcome == "out of memory":
+        state.record.error = _out_of_memory(state, executed_nb)
+    elif state.record.status == "failed":
+        state.record.error = _error(executed_nb, outcome)
+    if executed_nb is not None and state.record.status == "succeeded":
+        state.record.reproduction = reproduce.compare(
+            state.source, executed_nb, _changed_parameters(state))
+    elif executed_nb is not None:
+        state.record.error = state.record.error or _stopped(state.record.status, executed_nb)
+    # what the notebook printed or raised is quoted in these: an --env value it showed is not
+    state.record.reproduction = state.mask(state.record.reproduction)
+    state.record.error = state.mask(state.record.error)
+
+
+def _status(outcome: int | str) -> str:
+    if outcome == "out of memory":
+        return "failed"
+    if isinstance(outcome, str):
+        return outcome
+    return "succeeded" if outcome == 0 else "failed"
+
+
+def _running_cell(executed: dict[str, Any] | None,
+                  states: tuple[str, ...] = ("running",)) -> int | None:
+    """Index (in the executed notebook) of the cell papermill was running, if any."""
+    cells = (executed or {}).get("cells", [])
+    for index, cell in enumerate(cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") in states:
+            return index
+    return None
+
+
+def _with_streamed(state: _Run, executed: bytes) -> bytes:
+    """The executed notebook with its running cell's output as streamed so far.
+
+    papermill saves the notebook when a cell starts and ends: a run stopped inside a cell
+    (timeout, Ctrl-C, out of memory) would lose what that cell printed. The log has it.
+    """
+    try:
+        nb = json.loads(executed)
+    except ValueError:
+        return executed
+    index = _running_cell(nb)
+    if index is None:
+        return executed
+    text = _streamed_text(state.streamed.get(index + 1, []))
+    if not text:
+        return executed
+    cell = nb["cells"][index]
+    outputs = cell.get("outputs") or []
+    saved = "".join("".join(o.get("text", "")) for o in outputs
+                    if o.get("output_type") == "stream")
+    if text.strip() in saved:
+        return executed
+    kept = [o for o in outputs if o.get("output_type") != "stream"]
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": text + "\n"}, *kept]
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _streamed_text(lines: list[str]) -> str:
+    """A cell's output from papermill's log lines: the logger ends each chunk of output with
+    one more line end, so the empty line right after a line of text is the log's, not the
+    notebook's."""
+    kept: list[str] = []
+    previous = ""
+    for line in lines:
+        if not line and previous:
+            previous = line
+            continue
+        kept.append(line)
+        previous = line
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept)
+
+
+def _out_of_memory(state: _Run, executed: dict[str, Any] | None) -> dict[str, Any]:
+    limit = f" (limit {state.memory})" if state.memory else ""
+    running = _running_cell(executed, ("running", "failed"))
+    cell = None
+    if running is not None:
+        source = _source_cells(executed)
+        target = (executed or {}).get("cells", [])[running]
+        cell = next((i for i, c in enumerate(source) if c is target), None)
+    return {"message": f"killed: out of memory{limit}", "cell": cell, "ename": None,
+            "evalue": None, "hint": "raise --memory, or make the notebook use less"}
+
+
+def _source_cells(executed: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The executed notebook's cells without the ones papermill added."""
+    return [c for c in (executed or {}).get("cells", [])
+            if not reproduce.INJECTED_TAGS & set(c.get("metadata", {}).get("tags", []))]
+
+
+def _error(executed: dict[str, Any] | None, code: int | str) -> dict[str, Any]:
+    """Failing cell index (0-based, in the source notebook), ename and evalue."""
+    for index, cell in enumerate(_source_cells(executed)):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                ename, evalue = out.get("ename"), out.get("evalue")
+                return {"message": f"cell {index + 1} raised {ename}: {evalue}",
+                        "cell": index, "ename": ename, "evalue": evalue}
+    message = f"papermill exited with code {code} before running a cell"
+    if executed is None:
+        message += "; see the run's log"
+    return {"message": message, "cell": None, "ename": None, "evalue": None}
+
+
+def _stopped(status: str, executed: dict[str, Any]) -> dict[str, Any]:
+    cell = None
+    for index, c in enumerate(_source_cells(executed)):
+        if c.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            cell = index
+    where = f" in cell {cell + 1}" if cell is not None else ""
+    return {"message": f"{status}{where}", "cell": cell}
+
+
+def _changed_parameters(state: _Run) -> list[str]:
+    declared = parameters_cell(state.source)
+    return sorted(k for k, v in state.record.parameters.items()
+                  if k not in declared or declared[k] != v)
+
+
+def _fail_early(state: _Run, exc: BaseException) -> None:
+    status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    state.record.status = status
+    state.record.error = {"message": message, "hint": getattr(exc, "hint", "")}
+    _finish(state, write_files=False)
+
+
+def _finish(state: _Run, write_files: bool = True) -> RunRecord:
+    record = state.record
+    record.ended = now_iso()
+    record.duration = round(time.monotonic() - state.clock, 3)
+    if write_files and record.output:
+        text = json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n"
+        record_path(state.output).write_text(text)
+    state.store.update(record.id, status=record.status, result=record.to_json(),
+                       error=record.error, container=record.container)
+    return record
+
+
+def record_path(output: str | Path) -> Path:
+    """``<output stem>.run.json`` beside the executed notebook."""
+    return Path(output).with_suffix(".run.json")
