@@ -104,7 +104,7 @@ def _tame(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]
 
 def verb_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     """The CLI's parser, tamed for a kernel, with ``defaults`` for options that exist."""
-    from ..cli import main as cli
+    from ..cli import app as cli
 
     top = cli.parser()
     subs = _tame(top)
@@ -331,7 +331,7 @@ def _has_ipywidgets() -> bool:
 
 def _delegate(args: argparse.Namespace, show: Callable[[Any], None]) -> None:
     """Housekeeping and sharing verbs: the CLI's own handler, printing into the cell."""
-    from ..cli import main as cli
+    from ..cli import app as cli
     from ..cli import more as cli_more
 
     try:
