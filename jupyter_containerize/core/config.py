@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
@@ -76,10 +77,13 @@ class ContainerizeConfig(Configurable):
         return {k.strip(): v.strip() for k, v in pairs}
 
 
+CONFIG_FILE_NAME = "jupyter_containerize_config"
+
+
 def load_config() -> ContainerizeConfig:
     """ContainerizeConfig from `jupyter_containerize_config.{json,py}` in the Jupyter config
-    path (the user's folder wins over system ones), for the CLI and the library; the server
-    extension and the magic pass their own config instead."""
+    path (the user's folder wins over system ones), read now. Front ends load it once, at
+    start, and pass it down; the server extension reads the same file name."""
     from jupyter_core.paths import jupyter_config_path
     from traitlets.config.loader import (
         Config,
@@ -93,8 +97,20 @@ def load_config() -> ContainerizeConfig:
         for loader in (JSONFileConfigLoader, PyFileConfigLoader):
             suffix = "json" if loader is JSONFileConfigLoader else "py"
             try:
-                merged.merge(loader(f"jupyter_containerize_config.{suffix}",
+                merged.merge(loader(f"{CONFIG_FILE_NAME}.{suffix}",
                                     path=folder).load_config())
             except ConfigFileNotFound:
                 continue
     return ContainerizeConfig(config=merged)
+
+
+@functools.cache
+def process_config() -> ContainerizeConfig:
+    """The configuration of this process, loaded from the files once (for callers of the
+    library that pass none)."""
+    return load_config()
+
+
+def resolve(config: ContainerizeConfig | None) -> ContainerizeConfig:
+    """The configuration a front end passed, else this process's one."""
+    return config if config is not None else process_config()

@@ -1,0 +1,323 @@
+"""Every verb and its options, declared once.
+
+The CLI's parser (and so the magic's), the server's request checks and the Lab forms (through
+the server's ``options`` route) are made from :data:`VERBS`; the keyword signatures of
+:mod:`~jupyter_containerize.core.api` spell the same names, which a unit test holds them to.
+
+An option whose ``trait`` names a :class:`~jupyter_containerize.core.config.ContainerizeConfig`
+trait takes its default from the configuration the front end loaded, so a setting written in
+``jupyter_containerize_config.py`` is the default of every front end alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ContainerizeError
+
+DEFAULT_PLATFORM = "linux/amd64"
+LOCK_MODES = ("full", "imported")
+BUILDERS = ("auto", "layers", "classic")
+REPORTS = ("html",)
+
+# the JSON type each kind of option takes in a request, and how it is named in a hint
+KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "str": ((str,), "a string"),
+    "bool": ((bool,), "true or false"),
+    "int": ((int,), "a whole number"),
+    "number": ((int, float), "a number"),
+    "object": ((dict,), "an object"),
+    "list": ((list,), "a list of strings"),
+}
+
+
+class OptionError(ContainerizeError):
+    """An option that is unknown, of the wrong type, or missing: a 400 on the server."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a verb: its name as Python spells it, and how each front end reads it."""
+
+    name: str
+    kind: str = "str"
+    help: str = ""
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    trait: str | None = None  # the ContainerizeConfig trait that gives the default
+    positional: bool = False  # CLI: an argument, not a --flag
+    optional_positional: bool = False  # CLI: nargs="?"
+    short: str | None = None  # CLI: e.g. "-p"
+    metavar: str | tuple[str, ...] | None = None
+    rest: bool = False  # accepted in a server job request
+    cli: bool = True  # offered on the command line (and in the magic)
+    required: bool = False  # a request without it is refused
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def default_for(self, config: Any) -> Any:
+        """The default, read from the configuration when a trait backs the option."""
+        if self.trait and config is not None:
+            value = getattr(config, self.trait)
+            if value not in ("", None):
+                return value
+        return self.default
+
+    def check(self, verb: str, value: Any) -> Any:
+        """A request's value for this option, checked; raises :class:`OptionError`."""
+        types, said = KINDS[self.kind]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise OptionError(f"option {self.name!r} has the wrong type",
+                              f"{self.name!r} must be {said}")
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise OptionError(f"option {self.name!r} has the wrong type",
+                              f"{self.name!r} must be {said}")
+        if self.choices and value not in self.choices:
+            raise OptionError(f"{verb} option {self.name!r} cannot be {value!r}",
+                              f"use one of: {', '.join(self.choices)}")
+        return value
+
+    def to_json(self, config: Any = None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "default": self.default_for(config),
+            "choices": list(self.choices),
+            "help": self.help,
+            "trait": self.trait,
+            "required": self.required,
+        }
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A verb: its help line, its options, and the admin switch that turns it off on a server."""
+
+    name: str
+    help: str
+    options: tuple[Option, ...] = ()
+    switch: str | None = None  # a ContainerizeConfig Bool, e.g. "allow_push"
+    notebook: bool = False  # acts on a notebook (the server resolves its path)
+
+    def option(self, name: str) -> Option:
+        for opt in self.options:
+            if opt.name == name:
+                return opt
+        raise KeyError(name)
+
+    def names(self) -> list[str]:
+        return [o.name for o in self.options]
+
+    def rest_options(self) -> tuple[Option, ...]:
+        return tuple(o for o in self.options if o.rest)
+
+    def defaults(self, config: Any = None) -> dict[str, Any]:
+        return {o.name: o.default_for(config) for o in self.options}
+
+    def to_json(self, config: Any = None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "help": self.help,
+            "switch": self.switch,
+            "notebook": self.notebook,
+            "options": [o.to_json(config) for o in self.rest_options()],
+        }
+
+
+# --- options several verbs share -------------------------------------------------------------
+
+NOTEBOOK = Option("notebook", positional=True, help="the notebook (.ipynb)")
+PYTHON = Option("python", rest=True, metavar="PATH",
+                help="Python executable of the environment to freeze (default: the notebook's "
+                     "kernel)")
+BASE = Option("base", rest=True, trait="base_image",
+              help="base image (default: one for the kernel's Python)")
+LOCK = Option("lock", rest=True, default="full", choices=LOCK_MODES, trait="lock_mode",
+              help="lock every installed distribution (full) or only what the notebook imports")
+PLATFORM = Option("platform", default=DEFAULT_PLATFORM, trait="platform",
+                  help="target platform of the image")
+KERNEL_ID = Option("kernel_id", rest=True, cli=False,
+                   help="a live kernel whose environment is captured instead of the kernelspec's")
+JSON = Option("json", kind="bool", default=False, help="print the result as JSON")
+ENVIRONMENT = (PYTHON, BASE, LOCK, PLATFORM)
+
+VERBS: dict[str, Verb] = {}
+
+
+def _add(*verbs: Verb) -> None:
+    for v in verbs:
+        VERBS[v.name] = v
+
+
+_add(
+    Verb("capture", "print the environment of a Python as JSON", (
+        Option("notebook", positional=True, optional_positional=True,
+               help="the notebook whose kernel's Python is read"),
+        Option("python", metavar="PATH", help="Python executable to read"),
+    )),
+    Verb("freeze", "capture + lock beside the notebook", (
+        NOTEBOOK, *ENVIRONMENT,
+        Option("dockerfile", metavar="DIR", help="also write Dockerfile + context (eject)"),
+        Option("requirements", kind="bool", default=False,
+               help="also write a requirements view"),
+        Option("check", kind="bool", default=False,
+               help="write nothing; exit 1 when the kernel no longer matches the lock"),
+    ), notebook=True),
+    Verb("build", "freeze + build the notebook image", (
+        NOTEBOOK, *ENVIRONMENT, KERNEL_ID,
+        Option("locked", kind="bool", default=False,
+               help="build from the committed lock as is"),
+        Option("tag", rest=True, help="image reference to tag the image with"),
+        Option("no_cache", kind="bool", default=False, rest=True,
+               help="build every layer again"),
+        Option("builder", default="auto", choices=BUILDERS, trait="builder",
+               help="layers made outside the engine, or the engine's classic builder"),
+        Option("dry_run", kind="bool", default=False, rest=True,
+               help="say what would be built, build nothing"),
+        Option("push", rest=True, metavar="REF",
+               help="also push the image to REF (HOST/NAME:TAG); with no engine answering, "
+                    "build and push without one"),
+        Option("strip_outputs", kind="bool", default=False, rest=True,
+               help="leave the notebook's saved outputs out of the image"),
+        Option("allow_flagged_outputs", kind="bool", default=False, rest=True,
+               help="build even when saved outputs look like secrets"),
+        Option("author", help="the image's author label"),
+    ), switch="allow_build", notebook=True),
+    Verb("base", "base images", (
+        Option("bootstrap", kind="bool", default=False,
+               help="build one offline from Debian packages (mmdebstrap)"),
+        Option("python", help="X.Y version or an interpreter path to carry in"),
+        Option("force", kind="bool", default=False, help="bootstrap even when one exists"),
+    )),
+    Verb("doctor", "check engine, base images, CA/proxy and registry"),
+    Verb("run", "run the notebook with papermill inside its image", (
+        NOTEBOOK, *ENVIRONMENT, KERNEL_ID,
+        Option("parameters", kind="object", short="-p", rest=True, metavar=("NAME", "VALUE"),
+               help="a papermill parameter, typed as papermill types it"),
+        Option("image", rest=True, help="run in this image instead of building one"),
+        Option("output", help="executed notebook path"),
+        Option("artifacts", help="folder for the files the run wrote"),
+        Option("timeout", kind="number", rest=True, trait="run_timeout", metavar="SECONDS",
+               help="stop the run after this many seconds"),
+        Option("cpus", kind="number", rest=True, metavar="N",
+               help="CPUs the run may use, e.g. 0.5 or 2"),
+        Option("memory", rest=True, metavar="AMOUNT",
+               help="memory limit: bytes, 512m, 2g, 1.5g"),
+        Option("env", kind="list", default=(), metavar="NAME[=VALUE]",
+               help="an environment variable for the run; repeatable"),
+        Option("gpus", help="GPUs the run may use, e.g. all"),
+        Option("data", kind="list", default=(), metavar="PATH[:IN_CONTAINER]",
+               help="a data folder or file mounted read-only; repeatable"),
+        Option("report", choices=REPORTS, help="also write a report"),
+        JSON,
+    ), switch="allow_build", notebook=True),
+    Verb("runs", "list runs (CLI, magic, widget and server alike)", (
+        Option("limit", kind="int", default=20, help="how many, newest first"),
+        JSON,
+    )),
+    Verb("prune", "remove old run records, and images we built", (
+        Option("runs", kind="bool", default=False, help="prune run records and their files"),
+        Option("older_than", default="30d", help="age, e.g. 30d, 12h"),
+        Option("images", kind="bool", default=False, help="prune images this project built"),
+    )),
+    Verb("serve", "serve a model in its notebook's environment", (
+        Option("model", positional=True, optional_positional=True, rest=True, required=True,
+               help="model file (e.g. a run's model.joblib) or a directory with predict.py"),
+        Option("notebook", help="notebook whose kernel environment the model needs"),
+        Option("image", help="environment image to serve in, instead of building one"),
+        *ENVIRONMENT, KERNEL_ID,
+        Option("name", rest=True, help="deployment name (default: from the notebook or model)"),
+        Option("port", help="host port, 1-65535 (default: a free one, kept)"),
+        Option("host", rest=True, default="127.0.0.1",
+               help="host address; 0.0.0.0 exposes it"),
+        Option("model_name", help="V2 model name (default: the deployment name)"),
+        Option("token", help="require Authorization: Bearer TOKEN on inference routes"),
+        Option("skops_trust", kind="list", default=(), metavar="TYPE",
+               help="a type a .skops model may load (its full dotted name); repeatable"),
+        Option("replicas", kind="int", help="a Docker Swarm service of N replicas"),
+        Option("rollback", kind="bool", default=False,
+               help="return the swarm deployment --name to its previous model"),
+        Option("check", kind="bool", default=False,
+               help="test the SageMaker and V2 contracts against the deployment"),
+        Option("export", metavar="DIR", help="also write Kubernetes manifests"),
+        JSON,
+    ), switch="allow_serve", notebook=True),
+    Verb("stop", "stop and remove a deployment", (
+        Option("name", positional=True, help="the deployment"),
+    )),
+    Verb("deployments", "list deployments and the model each serves now", (JSON,)),
+    Verb("push", "push an image to the team registry; prints it pinned", (
+        Option("image", positional=True, rest=True, required=True, help="the local image"),
+        Option("registry", rest=True, trait="registry",
+               help="HOST[:PORT][/NAMESPACE] (default: the configured one)"),
+    ), switch="allow_push"),
+    Verb("pull", "pull an image; prints it pinned by digest", (
+        Option("ref", positional=True, rest=True, required=True, metavar="REFERENCE",
+               help="the image in the registry"),
+    )),
+    Verb("images", "the team's images, from the registry without pulling", (
+        Option("registry", trait="registry",
+               help="HOST[:PORT][/NAMESPACE] (default: the configured one)"),
+        JSON,
+        Option("keep", metavar="REF", help="keep this local image: prune never removes it"),
+        Option("unkeep", metavar="REF", help="stop keeping it"),
+    )),
+    Verb("login", "log in to a registry, as `docker login` does", (
+        Option("registry", positional=True, metavar="HOST", help="the registry"),
+        Option("username", short="-u", help="the user name"),
+        Option("password_stdin", kind="bool", default=False,
+               help="read the password from stdin"),
+    )),
+    Verb("kernel install", "install a kernelspec for an image", (
+        Option("ref", positional=True, metavar="REFERENCE", help="the image"),
+        Option("name", help="kernelspec name (default: from the image)"),
+        Option("display_name", help="the name Jupyter shows"),
+    )),
+    Verb("kernel list", "list the kernelspecs `kernel install` made", (JSON,)),
+    Verb("kernel remove", "remove one", (Option("name", positional=True, help="the kernelspec"),)),
+)
+
+# the verbs a server runs as jobs, and which act on a notebook
+JOB_VERBS = ("build", "run", "serve", "push", "pull")
+
+
+def verb(name: str) -> Verb:
+    try:
+        return VERBS[name]
+    except KeyError:
+        raise OptionError(f"unknown verb {name!r}", f"use one of: {', '.join(VERBS)}") from None
+
+
+def check_request(kind: Any, options: Any) -> dict[str, Any]:
+    """The options of a server job request, checked against the table before any job starts.
+
+    Raises :class:`OptionError` naming the option and what it must be."""
+    if kind not in JOB_VERBS:
+        raise OptionError(f"unknown job kind {kind!r}", f"use one of: {', '.join(JOB_VERBS)}")
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise OptionError("'options' must be a JSON object", 'e.g. {"lock": "imported"}')
+    spec = VERBS[kind]
+    allowed = {o.name: o for o in spec.rest_options()}
+    checked: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in allowed:
+            raise OptionError(f"{kind} takes no option {name!r}",
+                              f"{kind} takes: {', '.join(sorted(allowed))}")
+        checked[name] = allowed[name].check(kind, value)
+    for opt in allowed.values():
+        if opt.required and not checked.get(opt.name):
+            raise OptionError(f"{kind} needs the option {opt.name!r}",
+                              f"add {opt.name!r} to 'options'")
+    return checked
+
+
+def table(config: Any = None) -> dict[str, Any]:
+    """What the server's ``options`` route answers: every job verb and its request options,
+    with the defaults this configuration gives."""
+    return {"verbs": {name: VERBS[name].to_json(config) for name in JOB_VERBS}}
