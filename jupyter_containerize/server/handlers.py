@@ -108,7 +108,7 @@ class InfoHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        from .. import __version__
+        from .._version import __version__
 
         cfg = self.containerize_config
         self.finish(

@@ -311,7 +311,7 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     from a newer version is refused before anything in it changes."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
-        from ... import __version__
+        from ..._version import __version__
 
         raise JobStoreError(
             f"the job store {path} has schema version {version}, newer than this "
