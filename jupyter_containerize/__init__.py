@@ -20,6 +20,15 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .magic.magics import ContainerizeMagics
+    """``%load_ext jupyter_containerize``: the magic, with the ipywidgets panel when the kernel
+    has ipywidgets (the two front ends meet only here)."""
+    import importlib.util
 
-    ipython.register_magics(ContainerizeMagics)
+    from .magic.magics import ContainerizeMagics, Widgets
+
+    widgets = None
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from .widget import ContainerizePanel, ProgressView
+
+        widgets = Widgets(panel=ContainerizePanel, progress=ProgressView)
+    ipython.register_magics(ContainerizeMagics(ipython, widgets=widgets))

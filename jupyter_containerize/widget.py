@@ -1,15 +1,15 @@
 """The ipywidgets panel of ``%containerize``: environment, build, run, serve, push, team images.
 
-Everything goes through ``core.api`` (and ``core.registry`` for the team's images). Long verbs
-run in a background thread so the kernel stays responsive; their progress moves a bar, their
-log lines go to an Output widget, and an error is one line with its hint.
+Everything goes through ``core.api``, with the configuration the magic holds (its defaults
+are the table's, as the CLI's are). Long verbs run in a background thread so the kernel stays
+responsive; their progress moves a bar, their log lines go to an Output widget, and an error
+is one line with its hint.
 """
 
 from __future__ import annotations
 
 import ast
 import html
-import inspect
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +17,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .core import api
+from .core.config import ContainerizeConfig
 from .core.errors import ContainerizeError
 from .core.models import Deployment, EnvironmentSpec
+from .core.progress import event_text
 
 Resolve = Callable[[str, str], tuple[str, Any, str]]
 
@@ -46,17 +49,9 @@ class ProgressView(widgets.VBox):
         self.phase.value = text or ("done" if ok else "failed")
 
 
-def accepted(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
-    """The candidates ``fn`` names in its signature (a ``**options`` catch-all does not count)."""
-    names = set(inspect.signature(fn).parameters)
-    return {k: v for k, v in candidates.items() if v is not None and k in names}
-
-
 def environment_html(spec: EnvironmentSpec) -> str:
     """Python, distributions, imported modules and warnings of a capture, as HTML."""
-    from .core.env.lock import user_imports
-
-    names = sorted(user_imports(spec, []))  # not the kernel's own machinery
+    names = sorted(api.user_imports(spec))  # not the kernel's own machinery
     imported = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
     lines = [
         f"<b>Python</b> {html.escape(spec.python_version)} ({html.escape(spec.python_executable)})",
@@ -65,21 +60,6 @@ def environment_html(spec: EnvironmentSpec) -> str:
     ]
     lines += [f"<b>warning</b> {html.escape(w)}" for w in spec.warnings]
     return "<br>".join(lines)
-
-
-def run_summary(record: Any) -> str:
-    """The text a run ends with: status, files, reproduction (the CLI's summary)."""
-    lines = [f"run {record.id}: {record.status} in {record.duration or 0:.1f}s",
-             f"  notebook:  {record.output}"]
-    if record.html:
-        lines.append(f"  report:    {record.html}")
-    for art in record.artifacts:
-        lines.append(f"  artifact:  {art['path']} ({art['size']} bytes)")
-    if record.reproduction:
-        lines.append(f"  reproduce: {record.reproduction.get('text', '')}")
-    if record.error:
-        lines.append(f"  error:     {record.error.get('message', '')}")
-    return "\n".join(lines)
 
 
 def parse_value(text: str) -> Any:
@@ -94,10 +74,11 @@ class ContainerizePanel(widgets.VBox):
     """Build, run, serve and push the notebook's environment from inside its kernel."""
 
     def __init__(self, notebook: str | Path | None, *, capture: Callable[[], EnvironmentSpec],
-                 resolve: Resolve | None = None, options: dict[str, Any] | None = None) -> None:
+                 resolve: Resolve | None = None, config: ContainerizeConfig | None = None
+                 ) -> None:
         self.capture = capture
         self.resolve = resolve
-        self.options = dict(options or {})
+        self.config = config
         self.thread: threading.Thread | None = None
         self.last_result: Any = None
         self.last_error: str = ""
@@ -132,11 +113,9 @@ class ContainerizePanel(widgets.VBox):
             widgets.HBox([self.push_target, self.push_button]),
             self.progress, self.status, self.result, self.logs,
         ]
-        if hasattr(_api(), "images"):
-            refresh = widgets.Button(description="Refresh", icon="refresh")
-            refresh.on_click(lambda _b: self.start("images", self._images))
-            parts += [widgets.HTML("<b>Team images</b>"), self.team_images, refresh]
-        return parts
+        refresh = widgets.Button(description="Refresh", icon="refresh")
+        refresh.on_click(lambda _b: self.start("images", self._images))
+        return [*parts, widgets.HTML("<b>Team images</b>"), self.team_images, refresh]
 
     def _wire(self) -> None:
         self.build_button.on_click(lambda _b: self.start("build", self._build))
@@ -158,18 +137,16 @@ class ContainerizePanel(widgets.VBox):
         self._parameters_form()
 
     def _parameters_form(self) -> None:
-        from .core.env.notebook import load_notebook, parameters_cell
-
-        values: dict[str, object] = {}
+        values: dict[str, str] = {}
         path = self.notebook.value.strip()
         if path and Path(path).is_file():
             try:
-                values = parameters_cell(load_notebook(path))
+                values = api.notebook_parameters(path)
             except ContainerizeError as exc:
                 self._error(exc.one_line())
         self.parameters.children = [
-            widgets.Text(value=_shown(v), description=name, placeholder=_shown(v))
-            for name, v in values.items()
+            widgets.Text(value=text, description=name, placeholder=text)
+            for name, text in values.items()
         ]
         self._defaults = {w.description: w.value for w in self.parameters.children}
 
@@ -214,10 +191,9 @@ class ContainerizePanel(widgets.VBox):
 
     def _show(self, event: Any) -> None:
         self.progress(event)
-        if event.kind == "log" and event.message.strip():
-            self.logs.append_stdout(event.message.rstrip("\n") + "\n")
-        elif event.kind == "phase":
-            self.logs.append_stdout(f"==> {event.message}\n")
+        text = event_text(event, bars=False)  # the bar is drawn by self.progress
+        if text is not None:
+            self.logs.append_stdout(text[0] + "\n")
 
     def _path(self) -> Path:
         text = self.notebook.value.strip()
@@ -228,10 +204,8 @@ class ContainerizePanel(widgets.VBox):
 
     # --- verbs ---------------------------------------------------------------------------
     def _build(self) -> str:
-        from .core import api
-
-        opts = accepted(api.build, **self.options)
-        res = api.build(self._path(), spec=self.capture(), progress=self._show, **opts)
+        res = api.build(self._path(), spec=self.capture(), progress=self._show,
+                        config=self.config)
         self.image = res.reference
         what = "reused" if res.cached else f"built ({res.builder})"
         self.result.value = (f"<b>Image</b> <code>{html.escape(res.reference)}</code> "
@@ -239,18 +213,15 @@ class ContainerizePanel(widgets.VBox):
         return res.reference
 
     def _run(self) -> Any:
-        from .core import api
-
         params = {w.description: parse_value(w.value) for w in self.parameters.children
                   if w.value != self._defaults.get(w.description)}
         image = self._build()
-        record = api.run(self._path(), parameters=params, image=image, progress=self._show)
-        self.result.value = f"<pre>{html.escape(run_summary(record))}</pre>"
+        record = api.run(self._path(), parameters=params, image=image, progress=self._show,
+                         config=self.config)
+        self.result.value = f"<pre>{html.escape(record.summary())}</pre>"
         return record
 
     def _serve(self) -> Any:
-        from .core import api
-
         name = self.serve_target.value.strip()
         if not name:
             raise ContainerizeError("nothing to serve", hint="type an artifact path or a name")
@@ -258,45 +229,28 @@ class ContainerizePanel(widgets.VBox):
         if note:
             self.logs.append_stdout(note + "\n")
         image = self._build()
-        options = {"image": image, "progress": self._show}
         deployment: Deployment
         if kind == "object":
-            from .core.deploy.serve import default_name, serve_object
-
-            deployment = serve_object(target, self._path(), name=default_name(name), **options)
+            deployment = api.serve_object(target, self._path(), name=api.deployment_name(name),
+                                          image=image, progress=self._show, config=self.config)
         else:
-            deployment = api.serve(target, notebook=self._path(), **options)
+            deployment = api.serve(target, notebook=self._path(), image=image,
+                                   progress=self._show, config=self.config)
         url = html.escape(deployment.url)
         self.result.value = (f"<b>Deployment</b> {html.escape(deployment.name)}: "
                              f"<a href='{url}' target='_blank'>{url}</a>")
         return deployment
 
     def _push(self) -> str:
-        from .core import api
-
         image = self.image or self._build()
         target = self.push_target.value.strip() or None
-        pinned = str(api.push(image, registry=target, progress=self._show))
+        pinned = api.push(image, registry=target, progress=self._show, config=self.config)
         self.result.value = f"<b>Pushed</b> <code>{html.escape(pinned)}</code>"
         return pinned
 
     def _images(self) -> list[str]:
-        from .core import api
-
-        rows = api.images(registry=self.push_target.value.strip() or None)
+        rows = api.images(registry=self.push_target.value.strip() or None, config=self.config)
         names = [str(row.get("reference", row)) for row in rows]
         self.team_images.options = names
         return names
 
-
-def _shown(value: object) -> str:
-    """A default as the Run form shows it: literals as Python source, expressions as written."""
-    from .core.env.notebook import Expression
-
-    return str(value) if isinstance(value, Expression) else repr(value)
-
-
-def _api() -> Any:
-    from .core import api
-
-    return api

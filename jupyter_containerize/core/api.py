@@ -1,171 +1,385 @@
 """One function per verb. Every front end calls these and nothing else.
 
-Each verb takes keyword options spelled as the CLI spells them and an optional ``progress``
-callable that receives :class:`~jupyter_containerize.core.progress.Event` objects.
+Each verb's keyword options are the ones :data:`~jupyter_containerize.core.options.VERBS`
+declares for it (a unit test holds them to the table); an option left out (None) takes the
+table's default from the configuration, so what ``jupyter_containerize_config.py`` says is the
+default of every front end alike. Every verb takes ``config`` (the front end's
+:class:`~jupyter_containerize.core.config.ContainerizeConfig`; the process's one when None) and
+passes it to the stage functions that read settings; the long ones take an optional
+``progress`` callable that receives :class:`~jupyter_containerize.core.progress.Event`
+objects.
+
+Below the verbs: the few reads a front end needs besides them (a live kernel's environment,
+a notebook's parameters, the run options checked before anything starts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .models import BuildResult, Deployment, EnvironmentSpec, RunRecord
+from .config import ContainerizeConfig, resolve
+from .errors import ContainerizeError
+from .jobs.store import JobStore
+from .models import BuildResult, Deployment, EnvironmentSpec, Job, RunRecord
+from .options import VERBS
 
 Progress = Callable[[Any], None]
+Config = ContainerizeConfig | None
 
 
-def capture(*, python: str | None = None, notebook: str | Path | None = None) -> EnvironmentSpec:
+def _default(verb: str, name: str, value: Any, cfg: ContainerizeConfig) -> Any:
+    """``value``, or the table's default for the option when it was left out."""
+    return VERBS[verb].option(name).default_for(cfg) if value is None else value
+
+
+# --- environment and images --------------------------------------------------------------------
+
+def capture(*, notebook: str | Path | None = None, python: str | None = None,
+            config: Config = None) -> EnvironmentSpec:
     """Read an environment from a Python executable (or the notebook's kernel's)."""
-    from .image import build
+    from .env.freezing import capture_for
 
-    return build.capture_for(python=python, notebook=notebook)
+    return capture_for(python=python, notebook=notebook, config=resolve(config))
 
 
 def freeze(
-    notebook: str | Path,
-    *,
-    python: str | None = None,
-    lock: str = "full",
-    spec: EnvironmentSpec | None = None,
-    dockerfile: str | Path | None = None,
-    requirements: bool = False,
-    check: bool = False,
-    platform: str = "linux/amd64",
+    notebook: str | Path, *, python: str | None = None, base: str | None = None,
+    lock: str | None = None, platform: str | None = None, dockerfile: str | Path | None = None,
+    requirements: bool = False, check: bool = False, spec: EnvironmentSpec | None = None,
+    config: Config = None,
 ) -> Path:
-    """Capture + lock beside the notebook; returns the lock path."""
-    from .image import build
+    """Capture + lock beside the notebook; returns the lock path. The lock does not depend on
+    the base image: ``base`` is taken, as by every verb that makes an environment, and unused."""
+    from .image import build as _build
 
-    return build.freeze(
-        notebook,
-        python=python,
-        lock=lock,
-        spec=spec,
-        dockerfile=dockerfile,
-        requirements=requirements,
-        check=check,
-        platform=platform,
+    cfg = resolve(config)
+    return _build.freeze(
+        notebook, python=python, lock=_default("freeze", "lock", lock, cfg),
+        platform=_default("freeze", "platform", platform, cfg), spec=spec,
+        dockerfile=dockerfile, requirements=requirements, check=check, config=cfg,
     )
 
 
 def build(
-    notebook: str | Path,
-    *,
-    python: str | None = None,
-    base: str | None = None,
-    lock: str = "full",
-    locked: bool = False,
-    platform: str = "linux/amd64",
-    tag: str | None = None,
-    no_cache: bool = False,
-    builder: str = "auto",
-    dry_run: bool = False,
-    spec: EnvironmentSpec | None = None,
-    strip_outputs: bool = False,
-    allow_flagged_outputs: bool = False,
-    author: str | None = None,
-    progress: Progress | None = None,
-    config: Any = None,
-    push: str | None = None,
+    notebook: str | Path, *, python: str | None = None, base: str | None = None,
+    lock: str | None = None, platform: str | None = None, locked: bool = False,
+    tag: str | None = None, no_cache: bool = False, builder: str | None = None,
+    dry_run: bool = False, push: str | None = None, strip_outputs: bool = False,
+    allow_flagged_outputs: bool = False, author: str | None = None,
+    spec: EnvironmentSpec | None = None, progress: Progress | None = None, config: Config = None,
 ) -> BuildResult:
     """Freeze (reusing an unchanged lock) and build the notebook image; ``push`` also pushes
     it there (with no engine answering, builds and pushes without one)."""
     from .image import build as _build
 
+    cfg = resolve(config)
     return _build.build(
-        notebook,
-        python=python,
-        base=base,
-        lock=lock,
-        locked=locked,
-        platform=platform,
-        tag=tag,
-        no_cache=no_cache,
-        builder=builder,
-        dry_run=dry_run,
-        spec=spec,
-        strip_outputs=strip_outputs,
-        allow_flagged_outputs=allow_flagged_outputs,
-        author=author,
-        progress=progress,
-        config=config,
-        push=push,
+        notebook, python=python, base=_default("build", "base", base, cfg),
+        lock=_default("build", "lock", lock, cfg), locked=locked,
+        platform=_default("build", "platform", platform, cfg), tag=tag, no_cache=no_cache,
+        builder=_default("build", "builder", builder, cfg), dry_run=dry_run, spec=spec,
+        strip_outputs=strip_outputs, allow_flagged_outputs=allow_flagged_outputs,
+        author=author, progress=progress, config=cfg, push=push,
     )
 
 
-def run(notebook: str | Path, **options: Any) -> RunRecord:
-    """Build if needed, then execute the notebook with papermill inside the image."""
+def drift(notebook: str | Path, spec: EnvironmentSpec, *,
+          config: Config = None) -> dict[str, Any]:
+    """How the lock beside ``notebook`` differs from the one ``spec`` (a live kernel) gives
+    now; nothing is written."""
+    from .env.drift import drift as _drift
+
+    return _drift(notebook, spec)
+
+
+def base(*, bootstrap: bool = False, python: str | None = None, force: bool = False,
+         progress: Progress | None = None, config: Config = None) -> int:
+    """List the base images (printed); ``bootstrap``: reuse one for that Python or build it
+    offline."""
+    from .doctor import base_command
+
+    return base_command(bootstrap, python, progress or (lambda _e: None), force,
+                        config=resolve(config))
+
+
+def doctor(out: Callable[[str], Any] = print, *, config: Config = None) -> int:
+    """Check engine, base images, CA/proxy, index and registry; one line each to ``out``."""
+    from .doctor import doctor as _doctor
+
+    return _doctor(out, config=resolve(config))
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+def run(
+    notebook: str | Path, *, python: str | None = None, base: str | None = None,
+    lock: str | None = None, platform: str | None = None,
+    parameters: dict[str, Any] | None = None, image: str | None = None,
+    output: str | None = None, artifacts: str | None = None, timeout: Any = None,
+    cpus: Any = None, memory: str | None = None, env: list[str] | None = None,
+    gpus: str | None = None, data: list[str] | None = None, report: str | None = None,
+    spec: EnvironmentSpec | None = None, progress: Progress | None = None,
+    cancel: threading.Event | None = None, store: JobStore | None = None,
+    extra_labels: dict[str, str] | None = None, config: Config = None,
+) -> RunRecord:
+    """Build if needed, then execute the notebook with papermill inside the image. The image
+    is built for the default platform (a run executes on this engine)."""
     from .run import execute as _run
 
-    return _run.run(notebook, **options)
+    cfg = resolve(config)
+    return _run.run(
+        notebook, parameters=parameters, image=image, output=output, artifacts=artifacts,
+        timeout=_default("run", "timeout", timeout, cfg), cpus=cpus, memory=memory, env=env,
+        gpus=gpus, report=report, data=data, python=python,
+        base=_default("run", "base", base, cfg), lock=_default("run", "lock", lock, cfg),
+        progress=progress, cancel=cancel, store=store,
+        extra_labels=extra_labels or dict(cfg.extra_labels), spec=spec, config=cfg,
+    )
 
 
-def serve(model: str | Path | None = None, **options: Any) -> Deployment:
-    """Build a serving image for a model and start it."""
+def parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs as a command line gives them: names checked, values typed as
+    papermill types them."""
+    from .run import options as runoptions
+    from .run.execute import parse_parameter
+
+    return {name: parse_parameter(value)
+            for name, value in runoptions.parameter_pairs(pairs).items()}
+
+
+def check_run_options(*, timeout: Any = None, cpus: Any = None, memory: Any = None,
+                      gpus: str | None = None, parameters: dict[str, Any] | None = None) -> None:
+    """Every run option checked before the job store, the engine or a build is touched."""
+    from .engine.containers import device_requests
+    from .run import options as runoptions
+
+    runoptions.check(timeout, cpus, memory, parameters)
+    if gpus:
+        device_requests(gpus)
+
+
+def container_running(container: str) -> bool:
+    """Whether a run's container still runs (a server restart follows it again)."""
+    from .engine.containers import is_running
+
+    return is_running(container)
+
+
+def runs(*, limit: int = 20, store: JobStore | None = None, config: Config = None) -> list[Job]:
+    """The runs the CLI, the magic, the widget and the server made, newest first."""
+    return (store or JobStore()).list(kind="run", limit=limit)
+
+
+def prune(*, runs: bool = False, older_than: str = "30d", images: bool = False,
+          progress: Progress | None = None, store: JobStore | None = None,
+          config: Config = None) -> dict[str, Any]:
+    """Remove run records older than ``older_than`` (``runs``) and the images this project
+    built that nothing uses or keeps (``images``; the default when neither is asked for).
+
+    Returns ``{"runs": records removed}`` and/or ``{"images": [...], "freed": bytes}``."""
+    done: dict[str, Any] = {}
+    if runs:
+        done["runs"] = (store or JobStore()).prune(_age(older_than))
+    if images or not runs:
+        from .image.prune import prune_images
+
+        freed, removed = prune_images(progress=progress)
+        done.update(images=removed, freed=freed)
+    return done
+
+
+def _age(text: str) -> float:
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    try:
+        return float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ContainerizeError(f"--older-than {text!r} is not an age",
+                                hint="use a number and d, h, m or s, e.g. 30d") from exc
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+def serve(
+    model: str | Path | None = None, *, notebook: str | Path | None = None,
+    image: str | None = None, python: str | None = None, base: str | None = None,
+    lock: str | None = None, platform: str | None = None, name: str | None = None,
+    port: Any = None, host: str | None = None, model_name: str | None = None,
+    token: str | None = None, skops_trust: list[str] | None = None,
+    replicas: int | None = None, rollback: bool = False, check: bool = False,
+    export: str | Path | None = None, progress: Progress | None = None, config: Config = None,
+) -> Deployment:
+    """Build a serving image for a model and start it; ``rollback`` returns the swarm
+    deployment ``name`` to its previous model instead."""
     from .deploy import serve as _serve
 
-    return _serve.serve(model, **options)
+    cfg = resolve(config)
+    if rollback:
+        from .deploy.swarm import rollback as _rollback
+
+        if not name:
+            raise ContainerizeError("--rollback needs --name", hint="serve --rollback --name NAME")
+        return _rollback(_serve.valid_name(name))
+    return _serve.serve(
+        model, notebook=notebook, image=image, name=name, port=port,
+        host=_default("serve", "host", host, cfg), model_name=model_name, token=token,
+        replicas=replicas, check=check, export=export, python=python,
+        base=_default("serve", "base", base, cfg), lock=_default("serve", "lock", lock, cfg),
+        platform=_default("serve", "platform", platform, cfg), progress=progress, config=cfg,
+        skops_trust=skops_trust,
+    )
 
 
-def stop(name: str) -> str:
+def serve_object(obj: Any, notebook: str | Path | None = None, *, name: str,
+                 image: str | None = None, progress: Progress | None = None,
+                 config: Config = None, **options: Any) -> Deployment:
+    """Serve a live object of a kernel (pickled by value); ``options`` are :func:`serve`'s."""
+    from .deploy import serve as _serve
+
+    return _serve.serve_object(obj, notebook, name=name, image=image,
+                               progress=progress, config=resolve(config), **options)
+
+
+def deployment_name(text: str) -> str:
+    """The deployment name a variable or a file name gives."""
+    from .deploy.serve import default_name
+
+    return default_name(text)
+
+
+def stop(name: str, *, config: Config = None) -> str:
     """Stop and remove a deployment."""
     from .deploy import local as deploy
 
     return deploy.stop(name)
 
 
-def deployments() -> list[Deployment]:
+def deployments(*, config: Config = None) -> list[Deployment]:
     """The local deployments with the model each serves now."""
     from .deploy import local as deploy
 
     return list(deploy.deployments())
 
 
-def push(image: str, *, registry: str | None = None, progress: Progress | None = None) -> str:
+# --- sharing -----------------------------------------------------------------------------------
+
+def push(image: str, *, registry: str | None = None, progress: Progress | None = None,
+         config: Config = None) -> str:
     """Push to the team registry; returns the reference pinned by digest."""
     from .share import registry as _registry
 
-    return _registry.push(image, registry=registry, progress=progress)
+    cfg = resolve(config)
+    return _registry.push(image, registry=_default("push", "registry", registry, cfg),
+                          progress=progress, config=cfg)
 
 
-def pull(ref: str, *, progress: Progress | None = None) -> str:
+def pull(ref: str, *, progress: Progress | None = None, config: Config = None) -> str:
     """Pull from a registry; returns the reference pinned by digest."""
     from .share import registry as _registry
 
-    return _registry.pull(ref, progress=progress)
+    return _registry.pull(ref, progress=progress, config=resolve(config))
 
 
-def images(*, registry: str | None = None, config: Any = None) -> list[dict[str, Any]]:
-    """The team's images with what their labels say, read without pulling.
-
-    ``config`` (a ContainerizeConfig) supplies the registry and ``team_repositories`` when
-    they are not given; the server passes its own."""
+def images(*, registry: str | None = None, config: Config = None) -> list[dict[str, Any]]:
+    """The team's images with what their labels say, read without pulling (with no registry
+    given or configured, this engine's images we made)."""
     from .share import catalog
 
-    return catalog.images(registry, config=config)
+    cfg = resolve(config)
+    return catalog.images(_default("images", "registry", registry, cfg), config=cfg)
 
 
-def login(registry: str, *, username: str, password_stdin: Any) -> str:
+def keep(ref: str, *, config: Config = None) -> dict[str, str]:
+    """Keep a local image: prune never removes it. Returns its reference and id."""
+    from .image import prune as _prune
+
+    return _prune.keep(ref)
+
+
+def unkeep(ref: str, *, config: Config = None) -> bool:
+    """Stop keeping it; False when it was not kept."""
+    from .image import prune as _prune
+
+    return _prune.unkeep(ref)
+
+
+def login(registry: str, *, username: str, password: str | IO[str],
+          config: Config = None) -> str:
     """The same as `docker login`: stored where Docker stores credentials."""
     from .share import registry as _registry
 
-    return _registry.login(registry, username, password_stdin)
+    return _registry.login(registry, username, password, config=resolve(config))
 
 
-def kernel_install(ref: str, *, name: str | None = None) -> str:
-    """A kernelspec whose kernel runs inside the image."""
+def kernel_install(ref: str, *, name: str | None = None, display_name: str | None = None,
+                   progress: Progress | None = None, config: Config = None) -> str:
+    """A kernelspec whose kernel runs inside the image; returns its folder."""
     from .share import kernels
 
-    return kernels.install(ref, name=name)
+    return kernels.install(ref, name=name, display_name=display_name, progress=progress,
+                           config=resolve(config))
 
 
-def kernel_list() -> list[dict[str, Any]]:
+def kernel_list(*, config: Config = None) -> list[dict[str, Any]]:
+    """The kernelspecs `kernel install` made."""
     from .share import kernels
 
     return kernels.list_kernels()
 
 
-def kernel_remove(name: str) -> str:
+def kernel_remove(name: str, *, config: Config = None) -> str:
+    """Remove one; returns its folder."""
     from .share import kernels
 
     return kernels.remove_kernel(name)
+
+
+# --- what a kernel's front ends read -----------------------------------------------------------
+
+def kernel_modules() -> set[str]:
+    """The top-level modules imported in this process (not the standard library)."""
+    from .env.capture import imported_modules
+
+    return set(imported_modules())
+
+
+def vendored(module: object) -> bool:
+    """A module that lives inside another distribution's folder (that one is what counts)."""
+    from .env.capture import vendored_module
+
+    return vendored_module(module)
+
+
+def capture_live(imported: list[str]) -> EnvironmentSpec:
+    """This process's environment, with ``imported`` as its imports (a live kernel)."""
+    from .env.capture import capture_environment
+
+    return EnvironmentSpec.from_json(capture_environment(imported))
+
+
+def user_imports(spec: EnvironmentSpec) -> list[str]:
+    """A live kernel's imports without the kernel's own machinery."""
+    from .env.lock import user_imports as _user_imports
+
+    return _user_imports(spec, [])
+
+
+def notebook_imports(notebook: str | Path) -> set[str]:
+    """The modules a notebook's code imports; empty when it cannot be read."""
+    from .env.notebook import imports_from_notebook, load_notebook
+
+    try:
+        return set(imports_from_notebook(load_notebook(notebook)))
+    except ContainerizeError:
+        return set()
+
+
+def notebook_parameters(notebook: str | Path) -> dict[str, str]:
+    """The parameters cell's names and defaults, each as Python source (an expression as
+    written)."""
+    from .env.notebook import Expression, load_notebook, parameters_cell
+
+    values = parameters_cell(load_notebook(notebook))
+    return {name: str(v) if isinstance(v, Expression) else repr(v) for name, v in values.items()}

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .config import ContainerizeConfig, resolve
 from .errors import ContainerizeError
 
 
@@ -24,29 +25,9 @@ def _check(name: str, fn: Callable[[], str]) -> tuple[bool, str]:
         return False, f"FAIL  {name}: {type(exc).__name__}: {exc}"
 
 
-SOURCE_CHECKOUT = "in a source checkout of jupyter-containerize, `bash scripts/services.sh`"
-
-
-def engine_fix(ep: Any, message: str = "") -> str:
-    """What a user of the installed package does when no engine answers at ``ep``."""
-    if "permission denied" in message.lower():
-        return ("let your user reach the engine's socket: `sudo usermod -aG docker $USER`, then "
-                "log in again (or run rootless Podman and point DOCKER_HOST at its socket)")
-    if ep.source == "DOCKER_HOST":
-        return (f"start the engine at {ep.host}, or set DOCKER_HOST to one that runs, or unset "
-                "it to use the local engine")
-    if ep.source:  # a context chose it
-        return (f"start the engine of context {ep.context}, or choose another one with "
-                "`docker context use NAME` or DOCKER_CONTEXT=NAME; `docker context ls` lists "
-                "them")
-    return ("start Docker (`sudo systemctl start docker`, or open Docker Desktop) or Podman "
-            "(`systemctl --user start podman.socket`, then `export DOCKER_HOST="
-            "unix://$XDG_RUNTIME_DIR/podman/podman.sock`); for an engine on another machine set "
-            f"DOCKER_HOST or DOCKER_CONTEXT; {SOURCE_CHECKOUT} starts one for development")
-
-
 def _engine() -> str:
     from .engine import client as engine
+    from .engine.endpoint import engine_fix
     from .errors import EngineUnavailableError
 
     ep = engine.endpoint()  # raises with the context's name when the context is unusable
@@ -66,12 +47,12 @@ def _engine() -> str:
     return f"Docker {info.get('Version')} at {ep.describe()}; {store}"
 
 
-def _base() -> str:
+def _base(cfg: ContainerizeConfig) -> str:
     from .engine import client as engine
-    from .image.baseimage import find_base
+    from .image.base.find import find_base
 
     minor = "{}.{}".format(*sys.version_info[:2])
-    base = find_base(engine.client(), minor, None)
+    base = find_base(engine.client(), minor, cfg.base_image or None)
     return f"{base.reference} (Python {base.python_version})"
 
 
@@ -85,11 +66,10 @@ def _ca() -> str:
                             hint="set SSL_CERT_FILE to your proxy's CA bundle")
 
 
-def _index() -> str:
-    from .config import load_config
+def _index(cfg: ContainerizeConfig) -> str:
     from .image.installer import index_url, shown_url, use_index
 
-    use_index(load_config().index_url)
+    use_index(cfg.index_url)
     url = index_url() or "https://pypi.org/simple"
     try:
         urllib.request.urlopen(_authorized(url.rstrip("/") + "/pip/"), timeout=10).close()
@@ -114,10 +94,8 @@ def _authorized(url: str) -> urllib.request.Request:
     return urllib.request.Request(bare_url(url), headers={"Authorization": f"Basic {token}"})
 
 
-def _registry() -> str:
-    from .config import load_config
-
-    reg = load_config().registry or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")
+def _registry(cfg: ContainerizeConfig) -> str:
+    reg = cfg.registry or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")
     if not reg:
         return "none configured (set ContainerizeConfig.registry to share images)"
     host = reg.split("://", 1)[-1].split("/", 1)[0]
@@ -160,11 +138,14 @@ def _login_state(host: str) -> str:
             "--password-stdin` (or `docker login` it)")
 
 
-def doctor(out: Callable[[str], Any]) -> int:
+def doctor(out: Callable[[str], Any], *, config: ContainerizeConfig | None = None) -> int:
+    cfg = resolve(config)
     failed = 0
     engine_ok = True
-    for name, fn in (("engine", _engine), ("base image", _base), ("CA / proxy", _ca),
-                     ("package index", _index), ("registry", _registry)):
+    checks: tuple[tuple[str, Callable[[], str]], ...] = (
+        ("engine", _engine), ("base image", lambda: _base(cfg)), ("CA / proxy", _ca),
+        ("package index", lambda: _index(cfg)), ("registry", lambda: _registry(cfg)))
+    for name, fn in checks:
         if name == "base image" and not engine_ok:
             failed += 1
             out(f"FAIL  {name}: not checked: it needs the engine (see the engine's fix above)")
@@ -177,11 +158,11 @@ def doctor(out: Callable[[str], Any]) -> int:
 
 
 def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None],
-                 force: bool = False) -> int:
+                 force: bool = False, *, config: ContainerizeConfig | None = None) -> int:
     """`base`: list bases; `base --bootstrap`: reuse one for that Python or build it offline."""
     from .engine import client as engine
-    from .image.baseimage import bootstrap as do_bootstrap
-    from .image.baseimage import ensure_base, list_bases
+    from .image.base import bootstrap as do_bootstrap
+    from .image.base import ensure_base, list_bases
     from .progress import Event
 
     if not bootstrap:
@@ -196,7 +177,7 @@ def base_command(bootstrap: bool, python: str | None, show: Callable[[Any], None
                             progress=say)
     else:
         if exe and version is None:
-            from .image.baseimage import interpreter_info
+            from .image.base import interpreter_info
 
             version = interpreter_info(exe)["version"]
         base = ensure_base(engine.client(), version or "", python_executable=exe, progress=say)

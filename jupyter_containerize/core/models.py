@@ -87,6 +87,14 @@ class BuildResult(_JSON):
     warnings: list[str] = field(default_factory=list)
     largest_files: list[tuple[str, int]] = field(default_factory=list)
 
+    def summary(self) -> list[str]:
+        """What a build says when it ends: reused or built (how), Python, each phase's time,
+        then its warnings."""
+        timing = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
+        what = "reused" if self.cached else f"built ({self.builder})"
+        return [f"{what}: Python {self.python}; {timing}",
+                *(f"  warning: {w}" for w in self.warnings)]
+
 
 @dataclass
 class Artifact(_JSON):
@@ -115,6 +123,22 @@ class RunRecord(_JSON):
     reproduction: dict[str, Any] | None = None
     container: str | None = None
 
+    def summary(self, with_error: bool = True) -> str:
+        """The text a run ends with: status, files, how to reproduce it (and its error, unless
+        the caller says it on a line of its own)."""
+        lines = [f"run {self.id}: {self.status} in {self.duration or 0:.1f}s",
+                 f"  notebook:  {self.output}"]
+        if self.html:
+            lines.append(f"  report:    {self.html}")
+        for art in self.artifacts:
+            lines.append(f"  artifact:  {art['path']} ({art['size']} bytes, "
+                         f"sha256 {art['sha256'][:12]})")
+        if self.reproduction:
+            lines.append(f"  reproduce: {self.reproduction.get('text', '')}")
+        if with_error and self.error:
+            lines.append(f"  error:     {self.error.get('message', '')}")
+        return "\n".join(lines)
+
 
 @dataclass
 class Deployment(_JSON):
@@ -126,6 +150,36 @@ class Deployment(_JSON):
     flavor: str = ""
     status: str = ""
     replicas: int = 1
+
+    HEADER = f"{'NAME':<20} {'STATUS':<22} {'MODEL SHA256':<14} {'URL':<28} IMAGE"
+
+    def summary(self) -> list[str]:
+        """What a serve says when it ends: status, model, image, then what this serve did
+        (a note, the model swap, the contract checks; the fields a serve's result adds) and
+        the URLs."""
+        done = self.to_json()
+        lines = [f"deployment {self.name}: {self.status}, model sha256 {self.model_sha256[:12]}",
+                 f"  image: {self.image}"]
+        if done.get("note"):
+            lines.append(f"  {done['note']}")
+        swap = done.get("swap")
+        if swap:
+            extra = (f", {swap['failed']} of {swap.get('sent', '?')} probe requests failed"
+                     if swap["mode"] == "replaced" else ", no request failed")
+            lines.append(f"  model swap: {swap['mode']} in {swap['seconds']:.2f} s{extra}")
+        for check in done.get("checks") or []:
+            mark = "pass" if check["ok"] else "FAIL"
+            lines.append(f"  {mark}  {check['name']:<28} {check['detail']}")
+        return lines + list(done.get("urls") or [self.url])
+
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """The contract checks (``serve --check``) that failed."""
+        return [c for c in self.to_json().get("checks") or [] if not c["ok"]]
+
+    def row(self) -> str:
+        """The deployment's line under :attr:`HEADER`."""
+        return (f"{self.name:<20} {self.status:<22} {self.model_sha256[:12]:<14} "
+                f"{self.url:<28} {self.image}")
 
 
 @dataclass
@@ -141,6 +195,21 @@ class Job(_JSON):
     error: dict[str, Any] | None = None
     progress: dict[str, Any] | None = None
     container: str | None = None
+
+    def row(self) -> str:
+        """A run's line in ``runs``: id, status, when, notebook, the reproduction verdict."""
+        verdict = ((self.result or {}).get("reproduction") or {}).get("verdict", "")
+        return f"{self.id}  {self.status:<10} {self.created}  {self.notebook or ''}  {verdict}"
+
+
+def image_row(row: dict[str, Any]) -> str:
+    """One image of ``images`` (a row of ``api.images``): reference, age, size, Python,
+    author, notebook, its first packages and the model it serves."""
+    packages = ",".join(row["packages"][:5])
+    model = f" model {row['model'].get('sha256', '')[:12]}" if row["model"] else ""
+    return (f"{row['reference']}  {row['created'][:19]}  {row['size'] / 1e6:.0f} MB  "
+            f"py {row['python'] or '?'}  {row['author'] or '?'}  {row['notebook'] or '-'}  "
+            f"{packages}{model}")
 
 
 def normalize(name: str) -> str:

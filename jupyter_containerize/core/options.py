@@ -11,6 +11,7 @@ trait takes its default from the configuration the front end loaded, so a settin
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ class Option:
     positional: bool = False  # CLI: an argument, not a --flag
     optional_positional: bool = False  # CLI: nargs="?"
     short: str | None = None  # CLI: e.g. "-p"
+    long: str | None = None  # CLI: the flag's word when it is not the name (run's --parameter)
     metavar: str | tuple[str, ...] | None = None
     rest: bool = False  # accepted in a server job request
     cli: bool = True  # offered on the command line (and in the magic)
@@ -57,7 +59,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return "--" + (self.long or self.name).replace("_", "-")
 
     def default_for(self, config: Any) -> Any:
         """The default, read from the configuration when a trait backs the option."""
@@ -196,7 +198,8 @@ _add(
     Verb("doctor", "check engine, base images, CA/proxy and registry"),
     Verb("run", "run the notebook with papermill inside its image", (
         NOTEBOOK, *ENVIRONMENT, KERNEL_ID,
-        Option("parameters", kind="object", short="-p", rest=True, metavar=("NAME", "VALUE"),
+        Option("parameters", kind="object", short="-p", long="parameter", rest=True,
+               metavar=("NAME", "VALUE"),
                help="a papermill parameter, typed as papermill types it"),
         Option("image", rest=True, help="run in this image instead of building one"),
         Option("output", help="executed notebook path"),
@@ -261,7 +264,8 @@ _add(
     )),
     Verb("images", "the team's images, from the registry without pulling", (
         Option("registry", trait="registry",
-               help="HOST[:PORT][/NAMESPACE] (default: the configured one)"),
+               help="HOST[:PORT][/NAMESPACE] (default: the configured one; none: this "
+                    "engine's images)"),
         JSON,
         Option("keep", metavar="REF", help="keep this local image: prune never removes it"),
         Option("unkeep", metavar="REF", help="stop keeping it"),
@@ -280,6 +284,9 @@ _add(
     Verb("kernel list", "list the kernelspecs `kernel install` made", (JSON,)),
     Verb("kernel remove", "remove one", (Option("name", positional=True, help="the kernelspec"),)),
 )
+
+# verbs spelled in two words ("kernel install") are grouped under their first word
+GROUPS = {"kernel": "kernelspecs whose kernel runs inside an image"}
 
 # the verbs a server runs as jobs, and which act on a notebook
 JOB_VERBS = ("build", "run", "serve", "push", "pull")
@@ -321,3 +328,54 @@ def table(config: Any = None) -> dict[str, Any]:
     """What the server's ``options`` route answers: every job verb and its request options,
     with the defaults this configuration gives."""
     return {"verbs": {name: VERBS[name].to_json(config) for name in JOB_VERBS}}
+
+
+# --- the command line: the CLI's parser, and so the magic's ------------------------------------
+
+def add_argument(parser: argparse.ArgumentParser, opt: Option, config: Any = None) -> None:
+    """One option as an argparse argument, its default read from ``config``."""
+    kwargs: dict[str, Any] = {"help": opt.help or None}
+    if opt.metavar is not None:
+        kwargs["metavar"] = opt.metavar
+    if opt.choices:
+        kwargs["choices"] = list(opt.choices)
+    default = opt.default_for(config)
+    if opt.kind == "bool":
+        kwargs["action"] = "store_true"
+    elif opt.kind == "list":
+        kwargs.update(action="append", default=list(default or ()))
+    elif opt.kind == "object":  # NAME VALUE pairs, repeatable
+        kwargs.update(action="append", nargs=2, default=[])
+    else:
+        if opt.kind == "int":
+            kwargs["type"] = int  # numbers stay text: the verb checks them with a hint
+        kwargs["default"] = default
+    if opt.positional:
+        if opt.optional_positional:
+            kwargs["nargs"] = "?"
+        parser.add_argument(opt.name, **kwargs)
+        return
+    flags = [opt.short] if opt.short else []
+    parser.add_argument(*flags, opt.flag, dest=opt.name, **kwargs)
+
+
+def command_parser(prog: str, description: str, config: Any = None) -> argparse.ArgumentParser:
+    """Every verb of :data:`VERBS` as a subcommand (``kernel install`` nested under ``kernel``),
+    with ``-q`` and the defaults ``config`` gives."""
+    top = argparse.ArgumentParser(prog=prog, description=description)
+    top.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    sub = top.add_subparsers(dest="verb", required=True)
+    groups: dict[str, Any] = {}
+    for name, spec in VERBS.items():
+        if " " in name:
+            group, leaf = name.split(" ", 1)
+            if group not in groups:
+                parent = sub.add_parser(group, help=GROUPS[group])
+                groups[group] = parent.add_subparsers(dest=f"{group}_verb", required=True)
+            p = groups[group].add_parser(leaf, help=spec.help)
+        else:
+            p = sub.add_parser(name, help=spec.help)
+        for opt in spec.options:
+            if opt.cli:
+                add_argument(p, opt, config)
+    return top

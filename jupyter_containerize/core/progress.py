@@ -1,7 +1,9 @@
-"""Progress events every verb streams to its caller (CLI, server job, widget)."""
+"""Progress events every verb streams to its caller (CLI, server job, widget), and the one text
+the CLI and the magic show for them and for a freeze."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,3 +49,38 @@ class Reporter:
             yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - t0, 3)
+
+
+# papermill's own "Executing Cell 3---" lines: the run's log says more
+CELL_MARK = re.compile(r"^(Executing|Ending) Cell \d+-*$")
+BAR_WIDTH = 30
+
+
+def event_text(event: Event, bars: bool = True) -> tuple[str, str] | None:
+    """The line a terminal or a cell shows for ``event`` and how it ends: ``"\\r"`` for a bar
+    still moving (the next one overwrites it), else ``"\\n"``. None: nothing to show (a
+    papermill cell mark, an empty line, or a bar when ``bars`` is off because a widget draws
+    it)."""
+    if event.kind == "phase":
+        return f"==> {event.message}", "\n"
+    if event.kind == "progress" and event.total:
+        if not bars:
+            return None
+        current = event.current or 0
+        done = int(BAR_WIDTH * current / event.total)
+        bar = "#" * done + "-" * (BAR_WIDTH - done)
+        end = "\n" if current >= event.total else "\r"
+        return f"  [{bar}] {current}/{event.total} {event.phase}"[:100], end
+    message = event.message.rstrip()
+    if not message.strip() or CELL_MARK.match(message.strip()):
+        return None
+    return f"  {message}", "\n"
+
+
+def freeze_summary(lock: dict[str, Any]) -> list[str]:
+    """What a freeze says about the lock it wrote: Python, how many distributions, the mode,
+    then its warnings."""
+    lines = [f"Python {lock['python']['version']}, {len(lock['packages'])} distributions "
+             f"({lock['mode']} lock)"]
+    lines += [f"  warning: {w}" for w in lock.get("warnings", []) + lock.get("mapped", [])]
+    return lines

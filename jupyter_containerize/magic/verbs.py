@@ -1,120 +1,116 @@
-"""The verbs ``%containerize`` runs in the kernel's process: capture, freeze, build, run, serve.
+"""What ``%containerize VERB`` does for each verb.
 
-Each takes the magic, the parsed CLI arguments and the progress callable, captures this
-kernel's environment (unless ``--python`` names another interpreter), calls ``core.api`` and
-returns what the cell shows: the image reference, the lock path, a RunRecord, a Deployment.
+capture, freeze, build, run and serve capture this kernel's environment in its own process
+(unless ``--python`` names another interpreter) and return what the cell shows: the spec, the
+lock path, the image reference, a RunRecord, a Deployment; push and pull the reference pinned
+by digest. The other verbs print what the CLI prints, with the same text (``core.progress``,
+the models' ``summary`` and ``row``).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import getpass
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from IPython.core.error import UsageError
+
+from ..core import api
+from ..core.config import ContainerizeConfig
 from ..core.errors import LockDriftError
+from ..core.models import BuildResult, Deployment, EnvironmentSpec, image_row
+from ..core.progress import freeze_summary
+from .session import serve_target
 
 Show = Callable[[Any], None]
 
 
-def accepted(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
-    """The candidates ``fn`` names in its signature (a ``**options`` catch-all does not count)."""
-    names = set(inspect.signature(fn).parameters)
-    return {k: v for k, v in candidates.items() if v is not None and k in names}
+class Host(Protocol):
+    """The magic as the verbs see it."""
+
+    settings: ContainerizeConfig
+    shell: Any
+
+    def notebook(self, given: str | None = None) -> Path: ...
+
+    def session_notebook(self) -> Path | None: ...
+
+    def live_spec(self, notebook: Path | None = None) -> EnvironmentSpec: ...
 
 
-def _spec(magic: Any, args: argparse.Namespace, notebook: Path) -> Any:
+def _spec(magic: Host, args: argparse.Namespace, notebook: Path) -> EnvironmentSpec | None:
     """This kernel's environment, unless --python names another interpreter."""
     if getattr(args, "python", None) or getattr(args, "locked", False):
         return None
     return magic.live_spec(notebook)
 
 
-def capture(magic: Any, args: argparse.Namespace, show: Show) -> Any:
+def capture(magic: Host, args: argparse.Namespace, show: Show) -> Any:
     if args.python:
-        from ..core import api
-
-        return api.capture(python=args.python, notebook=args.notebook)
+        return api.capture(python=args.python, notebook=args.notebook, config=magic.settings)
     return magic.live_spec(Path(args.notebook) if args.notebook else None)
 
 
-def freeze(magic: Any, args: argparse.Namespace, show: Show) -> str:
-    from ..core import api
-
+def freeze(magic: Host, args: argparse.Namespace, show: Show) -> str:
     notebook = magic.notebook(args.notebook)
     try:
-        path = api.freeze(notebook, python=args.python, lock=args.lock,
-                          spec=_spec(magic, args, notebook), dockerfile=args.dockerfile,
+        path = api.freeze(notebook, python=args.python, base=args.base, lock=args.lock,
+                          platform=args.platform, dockerfile=args.dockerfile,
                           requirements=args.requirements, check=args.check,
-                          platform=args.platform)
+                          spec=_spec(magic, args, notebook), config=magic.settings)
     except LockDriftError as exc:
         for line in exc.data.get("diff", []) or []:
             print(f"  {line}")
         raise
     if not args.quiet:
-        lock = json.loads(path.read_text())
-        print(f"Python {lock['python']['version']}, {len(lock['packages'])} distributions "
-              f"({lock['mode']} lock)")
-        for line in lock.get("warnings", []) + lock.get("mapped", []):
-            print(f"  warning: {line}")
+        print("\n".join(freeze_summary(json.loads(path.read_text()))))
     return str(path)
 
 
-def _build(magic: Any, args: argparse.Namespace, notebook: Path, show: Show, **extra: Any) -> Any:
-    from ..core import api
+def _environment(magic: Host, args: argparse.Namespace, notebook: Path, show: Show,
+                 **options: Any) -> BuildResult:
+    """The notebook's image from this kernel's environment (``options``: build's own)."""
+    return api.build(notebook, python=args.python, base=args.base, lock=args.lock,
+                     platform=args.platform, spec=_spec(magic, args, notebook), progress=show,
+                     config=magic.settings, **options)
 
-    options = dict(python=args.python, base=args.base, lock=args.lock, platform=args.platform,
-                   spec=_spec(magic, args, notebook), progress=show, **extra)
-    return api.build(notebook, **options,
-                     **accepted(api.build, config=magic.containerize_config()))
 
-
-def build(magic: Any, args: argparse.Namespace, show: Show) -> str:
+def build(magic: Host, args: argparse.Namespace, show: Show) -> str:
     notebook = magic.notebook(args.notebook)
     print(f"notebook: {notebook} (as saved)")
-    res = _build(magic, args, notebook, show, locked=args.locked, tag=args.tag,
-                 no_cache=args.no_cache, builder=args.builder, dry_run=args.dry_run,
-                 strip_outputs=args.strip_outputs,
-                 allow_flagged_outputs=args.allow_flagged_outputs, author=args.author,
-                 push=args.push)
+    res = _environment(magic, args, notebook, show, locked=args.locked, tag=args.tag,
+                       no_cache=args.no_cache, builder=args.builder, dry_run=args.dry_run,
+                       push=args.push, strip_outputs=args.strip_outputs,
+                       allow_flagged_outputs=args.allow_flagged_outputs, author=args.author)
     if not args.quiet:
-        timing = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
-        what = "reused" if res.cached else f"built ({res.builder})"
-        print(f"{what}: Python {res.python}; {timing}")
-        for warning in res.warnings:
-            print(f"  warning: {warning}")
+        print("\n".join(res.summary()))
     return str(res.reference)
 
 
-def run(magic: Any, args: argparse.Namespace, show: Show) -> Any:
-    from ..core import api
-    from ..core.run import execute as core_run
-
+def run(magic: Host, args: argparse.Namespace, show: Show) -> Any:
     notebook = magic.notebook(args.notebook)
-    params = {name: core_run.parse_parameter(value) for name, value in args.parameter}
-    options: dict[str, Any] = dict(
-        parameters=params, image=args.image, output=args.output, artifacts=args.artifacts,
-        timeout=args.timeout, cpus=args.cpus, memory=args.memory, env=args.env, gpus=args.gpus,
-        data=args.data, report=args.report, progress=show,
-        extra_labels=dict(magic.containerize_config().extra_labels) or None,
-    )
-    spec = None if args.image else _spec(magic, args, notebook)
-    if spec is not None and "spec" not in inspect.signature(core_run.run).parameters:
-        options["image"] = _build(magic, args, notebook, show).reference
-    elif not args.image:
-        options.update(python=args.python, base=args.base, lock=args.lock, spec=spec)
-    options = {k: v for k, v in options.items() if v is not None}
-    return api.run(notebook, **options)
+    params = api.parameters(args.parameters)
+    return api.run(notebook, python=args.python, base=args.base, lock=args.lock,
+                   platform=args.platform, parameters=params, image=args.image,
+                   output=args.output, artifacts=args.artifacts, timeout=args.timeout,
+                   cpus=args.cpus, memory=args.memory, env=args.env, gpus=args.gpus,
+                   data=args.data, report=args.report,
+                   spec=None if args.image else _spec(magic, args, notebook), progress=show,
+                   config=magic.settings)
 
 
-def serve(magic: Any, args: argparse.Namespace, show: Show) -> Any:
+def serve(magic: Host, args: argparse.Namespace, show: Show) -> Deployment:
     """``serve NAME``: a bound identifier is the live object, otherwise NAME is a path."""
-    from ..core import api
-    from ..core.deploy import serve as core_serve
-    from .magics import serve_target
-
+    options: dict[str, Any] = dict(
+        port=args.port, host=args.host, model_name=args.model_name, token=args.token,
+        skops_trust=args.skops_trust, replicas=args.replicas, check=args.check,
+        export=args.export, progress=show, config=magic.settings)
+    if args.rollback:
+        return api.serve(name=args.name, rollback=True, **options)
     notebook = Path(args.notebook) if args.notebook else magic.session_notebook()
     kind, target, note = "file", args.model, ""
     if args.model:
@@ -125,40 +121,114 @@ def serve(magic: Any, args: argparse.Namespace, show: Show) -> Any:
     elif kind == "object" and not args.quiet:
         print(f"serving the live object {args.model} "
               f"({type(target).__module__}.{type(target).__qualname__}), pickled by value")
-    skip = {"verb", "quiet", "object", "file", "notebook", "model", "json"}
-    options = {k: v for k, v in vars(args).items() if k not in skip}
-    options.update(progress=show, config=magic.containerize_config())
-    if notebook is not None and not args.image and not args.python:
+    image = args.image
+    if notebook is not None and not image and not args.python:
         if not args.quiet:
             print(f"environment: this kernel's, for {notebook} (as saved)")
-        options["image"] = _build(magic, args, notebook, show).reference
-    options = accepted(core_serve.serve, **options)
+        image = _environment(magic, args, notebook, show).reference
+    else:
+        options.update(python=args.python, base=args.base, lock=args.lock,
+                       platform=args.platform)
     if kind == "object":
-        options["name"] = options.get("name") or _object_name(args.model)
-        return core_serve.serve_object(target, notebook, **options)
-    return api.serve(target, notebook=notebook, **options)
+        name = args.name or api.deployment_name(args.model)
+        return api.serve_object(target, notebook, name=name, image=image, **options)
+    return api.serve(target, notebook=notebook, image=image, name=args.name, **options)
 
 
-def _object_name(identifier: str) -> str:
-    from ..core.deploy.serve import default_name
-
-    return default_name(identifier)
-
-
-def login(magic: Any, args: argparse.Namespace, show: Show) -> str:
+def login(magic: Host, args: argparse.Namespace, show: Show) -> str:
     """``login HOST``: the password is asked by the front end, never put on the line."""
-    import getpass
-
-    from ..core import api
-
     username = args.username or input("Username: ")
     password = getpass.getpass("Password: ")
-    message = api.login(args.registry, username=username, password_stdin=password)
+    message = api.login(args.registry, username=username, password=password,
+                        config=magic.settings)
     print(message)
-    return str(message)
+    return message
 
 
-VERBS: dict[str, Callable[[Any, argparse.Namespace, Show], Any]] = {
+# --- the verbs that print what the CLI prints ----------------------------------------------
+
+def _exit(verb: str, code: int) -> None:
+    sys.stdout.flush()
+    if code:
+        raise UsageError(f"{verb} failed with exit code {code} (see the output above)")
+
+
+def doctor(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    _exit("doctor", api.doctor(print, config=magic.settings))
+
+
+def base(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    _exit("base", api.base(bootstrap=args.bootstrap, python=args.python, force=args.force,
+                           progress=show, config=magic.settings))
+
+
+def runs(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    jobs = api.runs(limit=args.limit, config=magic.settings)
+    print(json.dumps([j.to_json() for j in jobs], indent=1) if args.json
+          else "\n".join(job.row() for job in jobs))
+
+
+def prune(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    done = api.prune(runs=args.runs, older_than=args.older_than, images=args.images,
+                     progress=show, config=magic.settings)
+    if "runs" in done:
+        print(f"removed {done['runs']} run records")
+    if "images" in done:
+        print(f"removed {len(done['images'])} images, freed {done['freed'] / 1e6:.1f} MB")
+
+
+def stop(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    print(f"removed {api.stop(args.name, config=magic.settings)}")
+
+
+def deployments(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    found = api.deployments(config=magic.settings)
+    if args.json:
+        print(json.dumps([d.to_json() for d in found], indent=1))
+    else:
+        print("\n".join([Deployment.HEADER, *(d.row() for d in found)]) if found
+              else "no deployments")
+
+
+def push(magic: Host, args: argparse.Namespace, show: Show) -> str:
+    """The image pushed, pinned by digest (what the cell shows)."""
+    return api.push(args.image, registry=args.registry, progress=show, config=magic.settings)
+
+
+def pull(magic: Host, args: argparse.Namespace, show: Show) -> str:
+    """The image pulled, pinned by digest (what the cell shows)."""
+    return api.pull(args.ref, progress=show, config=magic.settings)
+
+
+def images(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    if args.keep:
+        entry = api.keep(args.keep, config=magic.settings)
+        print(f"kept {entry['reference']} ({entry['id'][:19]}): prune leaves it alone")
+    if args.unkeep:
+        done = api.unkeep(args.unkeep, config=magic.settings)
+        print(f"{'no longer keeping' if done else 'was not kept:'} {args.unkeep}")
+    if args.keep or args.unkeep:
+        return
+    rows = api.images(registry=args.registry, config=magic.settings)
+    print(json.dumps(rows, indent=1) if args.json
+          else "\n".join(image_row(row) for row in rows) or "no images")
+
+
+def kernel(magic: Host, args: argparse.Namespace, show: Show) -> None:
+    cfg = magic.settings
+    if args.kernel_verb == "install":
+        print(api.kernel_install(args.ref, name=args.name, display_name=args.display_name,
+                                 progress=show, config=cfg))
+    elif args.kernel_verb == "list":
+        found = api.kernel_list(config=cfg)
+        print(json.dumps(found, indent=1) if args.json else "\n".join(
+            f"{k['name']}  {k['image']}  {k['resource_dir']}" for k in found))
+    else:
+        print(f"removed {api.kernel_remove(args.name, config=cfg)}")
+
+
+VERBS: dict[str, Callable[[Host, argparse.Namespace, Show], Any]] = {
     "capture": capture, "freeze": freeze, "build": build, "run": run, "serve": serve,
-    "login": login,
+    "login": login, "doctor": doctor, "base": base, "runs": runs, "prune": prune, "stop": stop,
+    "deployments": deployments, "push": push, "pull": pull, "images": images, "kernel": kernel,
 }

@@ -1,5 +1,8 @@
 """Deployments seen from the browser: the list, and a proxy for a test request.
 
+``GET deployments`` answers what runs now, as ``jupyter containerize deployments`` does
+(``core.api.deployments``); where a ``serve`` job of this server started one, its entry also
+names that job and the notebook's path (the serve jobs themselves: ``GET jobs?kind=serve``).
 The browser cannot in general reach a container's port (remote engine, a hub, a firewall), so
 ``POST deployments/NAME/invoke`` forwards one request to the deployment and returns its answer.
 """
@@ -13,8 +16,9 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
+from ..core import api
 from ..core.errors import ContainerizeError, NotFoundError, PayloadTooLargeError
-from .handlers import ContainerizeHandler
+from .handlers import ContainerizeHandler, off_loop
 
 ROUTES = ("invocations", "ping", "v2/health/ready", "v2/models/{name}/infer")
 INVOKE_TIMEOUT = 60.0
@@ -25,21 +29,24 @@ class DeploymentUnreachableError(ContainerizeError):
 
 
 def deployments(handler: ContainerizeHandler) -> list[dict[str, Any]]:
-    """Newest first, one per name: what the last successful ``serve`` of each name started."""
-    seen: dict[str, dict[str, Any]] = {}
+    """The running deployments; each with the serve job of this server that started it (the
+    newest succeeded one of that name) and its notebook's path, or None for both."""
+    started: dict[str, dict[str, Any]] = {}
     for job in handler.store.list(kind="serve"):
-        result = job.result or {}
-        name = result.get("name")
-        if job.status == "succeeded" and name and name not in seen:
-            seen[name] = {**result, "job": job.id, "path": handler.job_json(job)["path"]}
-    return list(seen.values())
+        name = (job.result or {}).get("name")
+        if job.status == "succeeded" and name and name not in started:
+            started[name] = {"job": job.id, "path": handler.job_json(job)["path"]}
+    running = api.deployments(config=handler.containerize_config)
+    return [
+        {**d.to_json(), **started.get(d.name, {"job": None, "path": None})} for d in running
+    ]
 
 
 class DeploymentsHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
-    def get(self) -> None:
-        self.finish(json.dumps({"deployments": deployments(self)}))
+    async def get(self) -> None:
+        self.finish(json.dumps({"deployments": await off_loop(deployments, self)}))
 
 
 class InvokeHandler(ContainerizeHandler):
@@ -48,13 +55,13 @@ class InvokeHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        found = [d for d in deployments(self) if d["name"] == name]
-        if not found:
-            raise NotFoundError(f"no deployment named {name!r}", "serve a model first")
         route = self.get_query_argument("route", "invocations")
         allowed = [r.format(name=name) for r in ROUTES]
         if route not in allowed:
             raise ContainerizeError(f"route {route!r} is not proxied", f"use one of {allowed}")
+        found = [d for d in await off_loop(deployments, self) if d["name"] == name]
+        if not found:
+            raise NotFoundError(f"no deployment named {name!r}", "serve a model first")
         limit = self.containerize_config.request_max_bytes
         if len(self.request.body) > limit:
             raise PayloadTooLargeError(

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Unicode
+from traitlets import Float, Int, Unicode, default
 
 from ..core import api
-from ..core.config import ContainerizeConfig
+from ..core.config import CONFIG_FILE_NAME, ContainerizeConfig
 from ..core.errors import ContainerizeError, NotebookError, NotFoundError
 from ..core.jobs.store import JobStore, data_dir
 from ..core.models import Job
-from . import deployments, handlers, sharing
+from . import deployments, handlers, options, sharing
 from .jobs_runner import JobRunner
 
 API = handlers.API
@@ -24,7 +24,9 @@ REATTACH_POLL = 2.0
 
 
 class ContainerizeExtension(ExtensionApp):
-    """``jupyter_containerize``: REST over core.api; ``c.ContainerizeConfig.*`` configures it."""
+    """``jupyter_containerize``: REST over core.api; ``c.ContainerizeConfig.*`` configures it,
+    read from ``jupyter_containerize_config.{json,py}`` (the file every front end reads) and
+    from the server's own configuration."""
 
     name = "jupyter_containerize"
     load_other_extensions = True
@@ -39,6 +41,10 @@ class ContainerizeExtension(ExtensionApp):
         60.0, help="Seconds a kernel may take to answer the environment capture."
     ).tag(config=True)
 
+    @default("config_file_name")
+    def _config_file_name(self) -> str:
+        return CONFIG_FILE_NAME
+
     def initialize_settings(self) -> None:
         self.containerize_config = ContainerizeConfig(config=self.config)
         store = JobStore(self.job_store_path or None, notify=self.log.warning)
@@ -49,7 +55,7 @@ class ContainerizeExtension(ExtensionApp):
             self.log,
             config=self.containerize_config,
         )
-        for job in store.recover(container_running):
+        for job in store.recover(_safe_running):
             self._reattach(job)
 
     def initialize_handlers(self) -> None:
@@ -100,10 +106,6 @@ class ContainerizeExtension(ExtensionApp):
 
     def _reattach(self, job: Job) -> None:
         """Follow a job whose container outlived a server restart until it ends."""
-        follow = getattr(api, "reattach", None)
-        if follow is not None:
-            self.runner.follow(job, follow)
-            return
         thread = threading.Thread(
             target=_watch,
             args=(self.runner.store, job),
@@ -117,6 +119,7 @@ def routes() -> list[tuple[str, Any]]:
     """Every route of the extension (the auth test walks this list)."""
     return [
         (rf"{API}/info", handlers.InfoHandler),
+        (rf"{API}/options", options.OptionsHandler),
         (rf"{API}/env", handlers.EnvHandler),
         (rf"{API}/drift", handlers.DriftHandler),
         (rf"{API}/jobs", handlers.JobsHandler),
@@ -130,20 +133,11 @@ def routes() -> list[tuple[str, Any]]:
     ]
 
 
-def container_running(container: str) -> bool:
-    """Whether a container still runs (False when the engine cannot be reached)."""
-    check = getattr(api, "container_running", None)
-    if check is not None:
-        return bool(check(container))
-    from ..core.engine import client as engine
-
-    return bool(engine.client().containers.get(container).status == "running")
-
-
 def _safe_running(container: str) -> bool:
+    """Whether a container still runs (False when the engine cannot say)."""
     try:
-        return container_running(container)
-    except Exception:
+        return api.container_running(container)
+    except Exception:  # a watcher thread must end the job whatever the engine does
         return False
 
 

@@ -20,13 +20,14 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
+from ..core import api
 from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError
 from ..core.jobs.store import JobStore
 from ..core.models import Job
 from .jobs_runner import FINAL, JobRunner
 from .kernel_capture import capture_in_kernel
-from .verbs import NOTEBOOK_OPTIONAL, BadRequest, available_verbs, check_allowed, check_options
+from .verbs import BadRequest, check_allowed, check_options, needs_notebook
 
 AUTH_RESOURCE = "containerize"
 API = "/containerize/api"
@@ -118,7 +119,6 @@ class InfoHandler(ContainerizeHandler):
                 "allow_push": cfg.allow_push,
                 "allow_serve": cfg.allow_serve,
                 "registry": cfg.registry,
-                "available": available_verbs(),
             }
         )
 
@@ -135,9 +135,7 @@ class EnvHandler(ContainerizeHandler):
             kernel_id,
             timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
         )
-        from ..core.env.lock import user_imports
-
-        spec.imported = sorted(user_imports(spec, []))  # not the kernel's own machinery
+        spec.imported = sorted(api.user_imports(spec))  # not the kernel's own machinery
         self.finish(json.dumps(spec.to_json()))
 
 
@@ -160,9 +158,8 @@ class DriftHandler(ContainerizeHandler):
             kernel_id,
             timeout=self.extensionapp.capture_timeout,  # type: ignore[attr-defined]
         )
-        from ..core.env.drift import drift
-
-        self.finish(json.dumps(await asyncio.to_thread(drift, notebook, spec)))
+        found = await asyncio.to_thread(api.drift, notebook, spec, config=self.containerize_config)
+        self.finish(json.dumps(found))
 
 
 class JobsHandler(ContainerizeHandler):
@@ -203,7 +200,7 @@ class JobsHandler(ContainerizeHandler):
 
     def _notebook(self, kind: str, path: Any) -> Path | None:
         """The job's notebook; push and pull may name one (their history) or none."""
-        if path is None and kind in NOTEBOOK_OPTIONAL:
+        if path is None and not needs_notebook(kind):
             return None
         if not isinstance(path, str) or not path:
             raise BadRequest("'notebook' is missing", "give the notebook's path in the server")

@@ -8,7 +8,6 @@ progress event. Nothing here touches tornado, so the server stays responsive dur
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -17,9 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError, NotFoundError
 from ..core.jobs.store import JobStore
 from ..core.models import EnvironmentSpec, Job
+from ..core.progress import Event
 from .verbs import Cancelled, call_verb
 
 FINAL = ("succeeded", "failed", "cancelled", "timed out")
@@ -33,14 +34,14 @@ class JobRunner:
         self,
         store: JobStore,
         resolve: Callable[[str], Path],
-        max_workers: int = 4,
-        log: logging.Logger | None = None,
-        config: Any = None,
+        max_workers: int,
+        log: logging.Logger,
+        config: ContainerizeConfig,
     ) -> None:
         self.store = store
         self.config = config
         self.resolve = resolve
-        self.log = log or logging.getLogger(__name__)
+        self.log = log
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="containerize-job")
         self._cancels: dict[str, threading.Event] = {}
         self._futures: dict[str, Future[None]] = {}
@@ -79,27 +80,6 @@ class JobRunner:
             return self._finish(job_id, "cancelled", error=_cancelled())
         self.store.append_log(job_id, "cancel requested")
         return self.store.get(job_id)
-
-    def follow(self, job: Job, attach: Callable[..., Any]) -> None:
-        """Re-attach a job whose container outlived a server restart (``api.reattach``)."""
-        cancel = threading.Event()
-        with self._lock:
-            self._cancels[job.id] = cancel
-
-        def work() -> None:
-            try:
-                result = attach(
-                    job, store=self.store, cancel=cancel, progress=self._reporter(job.id, cancel)
-                )
-            except Exception as exc:
-                self._failed(job.id, exc, cancel)
-                return
-            data = result.to_json() if hasattr(result, "to_json") else dict(result or {})
-            status, error = _outcome(data, cancel)
-            self._finish(job.id, status, result=data, error=error)
-
-        with self._lock:
-            self._futures[job.id] = self._pool.submit(work)
 
     def shutdown(self) -> None:
         """Cancel what runs; the store marks unfinished work at the next start."""
@@ -189,14 +169,12 @@ class JobRunner:
         return report
 
 
-def event_json(event: Any) -> dict[str, Any]:
-    """A progress event of any shape as a JSON object."""
-    if isinstance(event, dict):
+def event_json(event: Event | dict[str, Any] | str) -> dict[str, Any]:
+    """A progress event (or a mapping, or a line) as a JSON object."""
+    if isinstance(event, Event):
+        data = event.to_json()
+    elif isinstance(event, dict):
         data = dict(event)
-    elif hasattr(event, "to_json"):
-        data = dict(event.to_json())
-    elif dataclasses.is_dataclass(event) and not isinstance(event, type):
-        data = dataclasses.asdict(event)
     else:
         data = {"message": str(event)}
     return {k: v for k, v in data.items() if _plain(v)}

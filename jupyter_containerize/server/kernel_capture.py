@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import time
 import uuid
 from pathlib import Path
@@ -68,7 +69,7 @@ async def _capture(kernel_manager: Any, kernel_id: str, timeout: float) -> Envir
         marker = f"containerize-{uuid.uuid4().hex}:"
         msg_id = client.execute(capture_code(marker), silent=True, store_history=False)
         text = await _collect_stream(client, msg_id, time.monotonic() + timeout)
-    except (asyncio.TimeoutError, RuntimeError) as exc:
+    except (asyncio.TimeoutError, queue.Empty, RuntimeError) as exc:  # Empty: no message in time
         raise KernelCaptureError(
             "the kernel did not answer the environment capture in time",
             "wait for the running cell to finish, or restart the kernel",

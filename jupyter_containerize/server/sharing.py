@@ -17,6 +17,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..core import api
+from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError, RegistryError
 from .handlers import ContainerizeHandler
 from .verbs import BadRequest
@@ -35,8 +36,8 @@ def matches(row: dict[str, Any], query: str) -> bool:
     return all(word in text for word in query.lower().split())
 
 
-def _list_images(registry: str | None, config: Any) -> list[dict[str, Any]]:
-    """``api.images`` with the server's configuration where the API takes it."""
+def _list_images(registry: str | None, config: ContainerizeConfig) -> list[dict[str, Any]]:
+    """``api.images`` with the server's configuration."""
     try:
         return api.images(registry=registry, config=config)
     except RegistryError:
@@ -82,11 +83,11 @@ def _kernel_body(body: dict[str, Any]) -> dict[str, str]:
     return {k: v.strip() for k, v in body.items() if v.strip()}
 
 
-def _install(ref: str, name: str | None) -> dict[str, Any]:
+def _install(ref: str, name: str | None, config: ContainerizeConfig) -> dict[str, Any]:
     """Install the kernelspec (pulling the image when the engine lacks it)."""
-    folder = api.kernel_install(ref, name=name)
+    folder = api.kernel_install(ref, name=name, config=config)
     kernel = Path(folder).name
-    listed = {k["name"]: k for k in api.kernel_list()}
+    listed = {k["name"]: k for k in api.kernel_list(config=config)}
     return {"name": kernel, "resource_dir": folder, **listed.get(kernel, {})}
 
 
@@ -96,13 +97,15 @@ class KernelsHandler(ContainerizeHandler):
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        self.finish(json.dumps({"kernels": api.kernel_list()}))
+        self.finish(json.dumps({"kernels": api.kernel_list(config=self.containerize_config)}))
 
     @tornado.web.authenticated
     @authorized
     async def post(self) -> None:
         body = _kernel_body(self.json_body())
         loop = asyncio.get_running_loop()
-        kernel = await loop.run_in_executor(None, _install, body["ref"], body.get("name"))
+        kernel = await loop.run_in_executor(
+            None, _install, body["ref"], body.get("name"), self.containerize_config
+        )
         self.set_status(201)
         self.finish(json.dumps(kernel))

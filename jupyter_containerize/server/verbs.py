@@ -1,63 +1,24 @@
-"""The verbs the server runs as jobs: which options each takes, and the call into ``core.api``.
+"""The verbs the server runs as jobs: the request checked against the one option table
+(:mod:`~jupyter_containerize.core.options`), and the call into ``core.api``.
 
-Option names keep the CLI's spelling. A request body is checked here before
-any job is created, so a bad body is a 400 that names the option, never a failed job.
+Option names keep the CLI's spelling. A request body is checked here before any job is
+created, so a bad body is a 400 that names the option, never a failed job. Every call passes
+the server's :class:`~jupyter_containerize.core.config.ContainerizeConfig`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..core import api
+from ..core.config import ContainerizeConfig
 from ..core.errors import ContainerizeError, VerbDisabledError
 from ..core.jobs.store import JobStore
 from ..core.models import EnvironmentSpec
-
-Number = (int, float)
-
-# kind -> option -> accepted JSON type(s)
-OPTIONS: dict[str, dict[str, Any]] = {
-    "build": {
-        "base": str,
-        "lock": str,
-        "tag": str,
-        "no_cache": bool,
-        "kernel_id": str,
-        "strip_outputs": bool,
-        "allow_flagged_outputs": bool,
-        "dry_run": bool,
-        "python": str,
-        "push": str,
-    },
-    "run": {
-        "parameters": dict,
-        "kernel_id": str,
-        "lock": str,
-        "base": str,
-        "timeout": Number,
-        "image": str,
-        "python": str,
-        "cpus": Number,
-        "memory": str,
-    },
-    "serve": {"model": str, "name": str, "kernel_id": str, "host": str, "python": str},
-    "push": {"image": str, "registry": str},
-    "pull": {"ref": str},
-}
-REQUIRED: dict[str, tuple[str, ...]] = {"serve": ("model",), "push": ("image",), "pull": ("ref",)}
-NOTEBOOK_OPTIONAL = ("push", "pull")  # registry verbs act on an image, not on a notebook
-SWITCH = {
-    "build": "allow_build",
-    "run": "allow_build",
-    "serve": "allow_serve",
-    "push": "allow_push",
-}
-LOCK_MODES = ("full", "imported")
+from ..core.options import JOB_VERBS, check_request, verb
 
 
 class BadRequest(ContainerizeError):
@@ -65,72 +26,39 @@ class BadRequest(ContainerizeError):
 
 
 def check_options(kind: Any, options: Any) -> dict[str, Any]:
-    """The options of a job request, checked; raises :class:`BadRequest` with a hint."""
-    if kind not in OPTIONS:
-        raise BadRequest(f"unknown job kind {kind!r}", f"use one of: {', '.join(OPTIONS)}")
-    if options is None:
-        options = {}
-    if not isinstance(options, dict):
-        raise BadRequest("'options' must be a JSON object", 'e.g. {"lock": "imported"}')
-    allowed = OPTIONS[kind]
-    for name, value in options.items():
-        if name not in allowed:
-            raise BadRequest(
-                f"{kind} takes no option {name!r}", f"{kind} takes: {', '.join(sorted(allowed))}"
-            )
-        wanted = allowed[name]
-        if not isinstance(value, wanted) or (isinstance(value, bool) and wanted is Number):
-            raise BadRequest(f"option {name!r} has the wrong type", _type_hint(name, wanted))
-    for name in REQUIRED.get(kind, ()):
-        if not options.get(name):
-            raise BadRequest(f"{kind} needs the option {name!r}", f"add {name!r} to 'options'")
-    if options.get("lock", "full") not in LOCK_MODES:
-        raise BadRequest(f"unknown lock mode {options['lock']!r}", "use 'full' or 'imported'")
+    """The options of a job request, checked; an option left out takes its default from the
+    server's configuration inside ``core.api``.
+
+    Raises :class:`~jupyter_containerize.core.options.OptionError` (a 400 with a hint)."""
+    checked = check_request(kind, options)
     if kind == "run":
-        from ..core.run.options import RunOptionError, check
-
-        try:
-            check(options.get("timeout"), options.get("cpus"), options.get("memory"),
-                  options.get("parameters"))
-        except RunOptionError as exc:
-            raise BadRequest(exc.message, exc.hint or "") from exc
-    return dict(options)
-
-
-def _type_hint(name: str, wanted: Any) -> str:
-    names = {str: "a string", bool: "true or false", dict: "an object", Number: "a number"}
-    return f"{name!r} must be {names.get(wanted, 'another type')}"
+        api.check_run_options(
+            timeout=checked.get("timeout"),
+            cpus=checked.get("cpus"),
+            memory=checked.get("memory"),
+            parameters=checked.get("parameters"),
+        )
+    return checked
 
 
-def check_allowed(kind: str, config: Any, options: dict[str, Any] | None = None) -> None:
-    """403 when an administrator switched this verb off."""
-    switch = SWITCH.get(kind)
+def needs_notebook(kind: str) -> bool:
+    """Whether the verb acts on a notebook (push and pull act on an image)."""
+    return verb(kind).notebook
+
+
+def check_allowed(kind: str, config: ContainerizeConfig,
+                  options: dict[str, Any] | None = None) -> None:
+    """403 when an administrator switched this verb off (a build that pushes needs both)."""
+    if kind not in JOB_VERBS:
+        return  # check_options answers 400 for it
     if kind == "build" and options and options.get("push"):
         check_allowed("push", config)
-    if switch and not getattr(config, switch, True):
+    switch = verb(kind).switch
+    if switch and not getattr(config, switch):
         raise VerbDisabledError(
             f"{kind} is switched off on this server",
             f"an administrator set ContainerizeConfig.{switch} = False",
         )
-
-
-def available_verbs() -> dict[str, bool]:
-    """Which verbs this installation has (a verb's core module may not exist yet)."""
-    modules = {
-        "build": "build",
-        "run": "run",
-        "serve": "serve",
-        "push": "registry",
-        "pull": "registry",
-        "images": "catalog",
-        "kernels": "kernels",
-    }
-    functions = {"push": "push", "pull": "pull", "images": "images", "kernels": "kernel_install"}
-    return {
-        kind: importlib.util.find_spec(f"jupyter_containerize.core.{name}") is not None
-        and hasattr(api, functions.get(kind, kind))
-        for kind, name in modules.items()
-    }
 
 
 class Cancelled(Exception):
@@ -148,49 +76,35 @@ def call_verb(
     job_id: str,
     spec: EnvironmentSpec | None,
     resolve: Callable[[str], Path],
-    config: Any = None,
+    config: ContainerizeConfig,
 ) -> dict[str, Any]:
     """Run one verb in this (worker) thread; returns the JSON of what it returned."""
     opts = {k: v for k, v in options.items() if k != "kernel_id"}
-    if kind in NOTEBOOK_OPTIONAL:
-        return _share(kind, opts, progress, config)
+    if kind == "push":
+        pinned = api.push(opts["image"], registry=opts.get("registry"), progress=progress,
+                          config=config)
+        return {"image": opts["image"], "reference": pinned, "pinned": pinned}
+    if kind == "pull":
+        pinned = api.pull(opts["ref"], progress=progress, config=config)
+        return {"ref": opts["ref"], "reference": pinned, "pinned": pinned}
     if notebook is None:
         raise BadRequest(f"{kind} needs a notebook", "give the notebook's path in the server")
     if kind == "build":
-        extra = _named(api.build, config=config)
-        result: Any = api.build(notebook, spec=spec, progress=progress, **extra, **opts)
+        result: Any = api.build(notebook, spec=spec, progress=progress, config=config, **opts)
     elif kind == "run":
-        extra = _named(api.run, job_id=job_id, config=config)
         if spec is not None and "python" not in opts:
             opts["python"] = spec.python_executable  # the kernel's interpreter
-        labels = dict(getattr(config, "extra_labels", None) or {})
-        if labels:
-            opts["extra_labels"] = labels
-        adopting = AdoptingStore(store, job_id)
-        result = api.run(
-            notebook, progress=progress, cancel=cancel, store=adopting, **extra, **opts
-        )
+        adopting = cast(JobStore, AdoptingStore(store, job_id))  # the store, but for create
+        result = api.run(notebook, progress=progress, cancel=cancel, store=adopting,
+                         config=config, **opts)
     elif kind == "serve":
         model = resolve(opts.pop("model"))
         if spec is not None and "python" not in opts:
             opts["python"] = spec.python_executable
-        extra = _named(api.serve, config=config)
-        result = api.serve(model, notebook=notebook, progress=progress, **extra, **opts)
+        result = api.serve(model, notebook=notebook, progress=progress, config=config, **opts)
     else:
-        raise ContainerizeError(f"unknown job kind {kind!r}", f"use one of: {', '.join(OPTIONS)}")
-    return result.to_json() if hasattr(result, "to_json") else {"value": result}
-
-
-def _share(
-    kind: str, opts: dict[str, Any], progress: Callable[[Any], None], config: Any
-) -> dict[str, Any]:
-    """push (into the given or the configured registry) or pull; both pin a digest."""
-    if kind == "push":
-        registry = opts.get("registry") or getattr(config, "registry", "") or None
-        pinned = api.push(opts["image"], registry=registry, progress=progress)
-        return {"image": opts["image"], "reference": pinned, "pinned": pinned}
-    pinned = api.pull(opts["ref"], progress=progress)
-    return {"ref": opts["ref"], "reference": pinned, "pinned": pinned}
+        raise BadRequest(f"unknown job kind {kind!r}", f"use one of: {', '.join(JOB_VERBS)}")
+    return dict(result.to_json())
 
 
 class AdoptingStore:
@@ -218,9 +132,3 @@ class AdoptingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
-
-
-def _named(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
-    """The arguments ``fn`` names in its signature (a ``**options`` catch-all does not count)."""
-    names = set(inspect.signature(fn).parameters)
-    return {k: v for k, v in candidates.items() if v is not None and k in names}

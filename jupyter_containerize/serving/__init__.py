@@ -21,6 +21,8 @@ RUNTIME_REQUIREMENTS: list[str] = [
     "orjson==3.13.0; python_version >= '3.10'",
     "orjson==3.10.18; python_version < '3.10'",
     "typing_extensions==4.16.0; python_version < '3.11'",
+    # /metrics in Prometheus' text format
+    "prometheus_client==0.26.0",
 ]
 
 __all__ = ["RUNTIME_REQUIREMENTS"]

@@ -15,7 +15,7 @@ from .errors import ClientError
 from .http import Receive, Scope, Send, respond, respond_error, respond_json
 from .inputs import Inputs
 from .logs import ErrorsOnce, one_line
-from .metrics import Metrics
+from .metrics import CONTENT_TYPE, Metrics
 from .model import ServedModel
 from .registry import Registry
 from .security import HostCheck, bearer_matches, check_admin
@@ -235,10 +235,5 @@ class ServingApp:
             await handlers.read_optional_json(self, scope, receive)
             await respond_json(send, 200, handlers.repository_index(self))
         elif action == "/metrics":
-            await respond(
-                send,
-                200,
-                self.metrics.render().encode(),
-                b"text/plain; version=0.0.4; charset=utf-8",
-            )
+            await respond(send, 200, self.metrics.render(), CONTENT_TYPE)
         return 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -16,11 +16,24 @@ from .errors import ClientError, ModelLoadError
 from .http import Receive, Scope, Send, header, read_body, respond, respond_json
 from .logs import one_line
 from .model import ServedModel
+from .registry import Registry
 from .security import check_in_store, media_type, require_json, store_path
+from .settings import Settings
 from .v2 import DTYPES, HEADER_LENGTH, datatype_of, decode_request, encode_response
 
-if TYPE_CHECKING:
-    from .app import ServingApp
+
+class ServingApp(Protocol):
+    """What the routes use of the app (app.ServingApp), named here so neither module
+    imports the other in a circle."""
+
+    settings: Settings
+
+    @property
+    def models(self) -> Registry: ...
+
+    async def predict(
+        self, model: ServedModel, method: str, inputs: parsing.Inputs
+    ) -> np.ndarray: ...
 
 SERVER_NAME = "jupyter-containerize"
 EXTENSIONS = ["binary_tensor_data", "model_repository"]

@@ -1,11 +1,27 @@
-"""Prometheus text-format metrics, kept in plain dicts (the event loop is the only writer)."""
+"""The /metrics of one app: counts kept in plain dicts (the event loop is the only writer),
+written in Prometheus' text format by prometheus_client from a registry of the app's own.
+
+The counting is ours, not prometheus_client's metric objects: bucket bounds keep the labels
+/metrics has always shown (``le="1"``, not ``le="1.0"``), and a request pays a dict update
+instead of a lock (docs/decisions.md has the measurement).
+"""
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (
     0.0005,
     0.001,
@@ -37,24 +53,18 @@ class Histogram:
         self.total += value
         self.count += 1
 
-    def render(self, name: str, labels: str = "") -> list[str]:
-        sep = "," if labels else ""
-        lines, running = [], 0
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(le, observations at or below it) for every bound, then +Inf."""
+        out: list[tuple[str, float]] = []
+        running = 0
         for bound, count in zip(self.buckets, self.counts):
             running += count
-            lines.append(f'{name}_bucket{{{labels}{sep}le="{bound:g}"}} {running}')
-        lines.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.count}')
-        suffix = f"{{{labels}}}" if labels else ""
-        lines.append(f"{name}_sum{suffix} {self.total:.6f}")
-        lines.append(f"{name}_count{suffix} {self.count}")
-        return lines
+            out.append((f"{bound:g}", running))
+        out.append(("+Inf", self.count))
+        return out
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-class Metrics:
+class Metrics(Collector):
     """Request counts by route and status, latency, errors, batch sizes and model swaps."""
 
     def __init__(self) -> None:
@@ -65,6 +75,8 @@ class Metrics:
         self.batch_rows = Histogram(SIZE_BUCKETS)
         self.swaps = 0
         self.models: dict[str, tuple[str, str]] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests[(method, route, status)] += 1
@@ -80,47 +92,50 @@ class Metrics:
         self.batch_requests.observe(requests)
         self.batch_rows.observe(rows)
 
-    def render(self) -> str:
-        lines = [
-            "# HELP serving_requests_total HTTP requests by method, route and status.",
-            "# TYPE serving_requests_total counter",
-        ]
+    def model_loaded(self, name: str, flavor: str, sha256: str, replaced: bool) -> None:
+        if replaced:
+            self.swaps += 1
+        self.models[name] = (flavor, sha256)
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "serving_requests", "HTTP requests by method, route and status.",
+            labels=("method", "route", "status"),
+        )
         for (method, route, status), count in sorted(self.requests.items()):
-            lines.append(
-                f'serving_requests_total{{method="{method}",route="{_escape(route)}",'
-                f'status="{status}"}} {count}'
-            )
-        lines += [
-            "# HELP serving_request_duration_seconds Time from request to response.",
-            "# TYPE serving_request_duration_seconds histogram",
-        ]
+            requests.add_metric((method, route, str(status)), count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "serving_request_duration_seconds", "Time from request to response.",
+            labels=("route",),
+        )
         for route, hist in sorted(self.latency.items()):
-            lines += hist.render("serving_request_duration_seconds", f'route="{_escape(route)}"')
-        lines += [
-            "# HELP serving_errors_total Error responses by kind (client 4xx, server 5xx).",
-            "# TYPE serving_errors_total counter",
-        ]
+            latency.add_metric((route,), hist.cumulative(), hist.total)
+        yield latency
+        errors = CounterMetricFamily(
+            "serving_errors", "Error responses by kind (client 4xx, server 5xx).",
+            labels=("kind",),
+        )
         for kind in ("client", "server"):
-            lines.append(f'serving_errors_total{{kind="{kind}"}} {self.errors[kind]}')
-        lines += [
-            "# HELP serving_batch_requests Requests merged into one predict call.",
-            "# TYPE serving_batch_requests histogram",
-        ]
-        lines += self.batch_requests.render("serving_batch_requests")
-        lines += [
-            "# HELP serving_batch_rows Rows in one predict call.",
-            "# TYPE serving_batch_rows histogram",
-        ]
-        lines += self.batch_rows.render("serving_batch_rows")
-        lines += [
-            "# HELP serving_model_swaps_total Models replaced in place.",
-            "# TYPE serving_model_swaps_total counter",
-            f"serving_model_swaps_total {self.swaps}",
-            "# HELP serving_model_info The model each name serves now.",
-            "# TYPE serving_model_info gauge",
-        ]
+            errors.add_metric((kind,), self.errors[kind])
+        yield errors
+        for name, doc, hist in (
+            ("serving_batch_requests", "Requests merged into one predict call.",
+             self.batch_requests),
+            ("serving_batch_rows", "Rows in one predict call.", self.batch_rows),
+        ):
+            family = HistogramMetricFamily(name, doc)
+            family.add_metric((), hist.cumulative(), hist.total)
+            yield family
+        yield CounterMetricFamily(
+            "serving_model_swaps", "Models replaced in place.", value=self.swaps
+        )
+        info = InfoMetricFamily(
+            "serving_model", "The model each name serves now.", labels=("name",)
+        )
         for name, (flavor, sha) in sorted(self.models.items()):
-            lines.append(
-                f'serving_model_info{{name="{_escape(name)}",flavor="{flavor}",sha256="{sha}"}} 1'
-            )
-        return "\n".join(lines) + "\n"
+            info.add_metric((name,), {"flavor": flavor, "sha256": sha})
+        yield info
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

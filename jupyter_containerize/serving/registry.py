@@ -67,9 +67,7 @@ class Registry:
             self.models[model.name] = model
             if self.default_name is None:
                 self.default_name = model.name
-            if replaced:
-                self.metrics.swaps += 1
-            self.metrics.models[model.name] = (model.flavor, model.sha256)
+            self.metrics.model_loaded(model.name, model.flavor, model.sha256, replaced)
             log.info(
                 "model %s ready: %s flavor %s sha256 %s",
                 model.name,

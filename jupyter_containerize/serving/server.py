@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import sys
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from .app import ServingApp
 from .detect import detect_flavor, resolve_model_path
@@ -14,33 +14,11 @@ from .errors import ModelLoadError
 from .logs import RepeatsCounted, WarningsOnce, one_line
 from .settings import Settings
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger("jupyter_containerize.serving")
 USAGE = "usage: python -m jupyter_containerize.serving serve"
-
-
-def set_nodelay(transport: Any) -> None:
-    """Send small responses at once instead of waiting for a delayed ACK."""
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # pragma: no cover - a socket closed meanwhile
-            pass
-
-
-def http_protocol() -> type:
-    """uvicorn's fastest HTTP protocol available, setting TCP_NODELAY on every connection."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
-    except ImportError:  # httptools missing: the pure-Python parser still works
-        from uvicorn.protocols.http.h11_impl import H11Protocol as base  # type: ignore[assignment]
-
-    class NoDelayProtocol(base):  # type: ignore[misc, valid-type]
-        def connection_made(self, transport: Any) -> None:
-            set_nodelay(transport)
-            super().connection_made(transport)
-
-    return NoDelayProtocol
 
 
 def _check_model(settings: Settings) -> Optional[str]:
@@ -58,9 +36,10 @@ def listen_sockets(settings: Settings) -> list[socket.socket]:
     """The serving socket, bound (uvicorn listens once the app has started), and the
     readiness socket when asked for. With ``reuse_port`` several servers share the port: a
     deployment's new container binds beside the old one, and the kernel spreads connections
-    over the listening ones."""
+    over the listening ones. The socket is made with its protocol named (TCP), as the
+    connections it accepts inherit it: asyncio sets TCP_NODELAY only on those."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if settings.reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -79,6 +58,27 @@ def listen_sockets(settings: Settings) -> list[socket.socket]:
     return out
 
 
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings, the app left to set. The HTTP protocol is uvicorn's fastest
+    installed (httptools, else h11); asyncio sets TCP_NODELAY on the connections accepted
+    from :func:`listen_sockets`, so small responses leave at once instead of waiting for a
+    delayed ACK."""
+    import uvicorn
+
+    return uvicorn.Config(
+        None,  # type: ignore[arg-type]  # the app is set once the config exists
+        host=settings.host,
+        port=settings.port,
+        http="auto",
+        loop="asyncio",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_level="info",
+        timeout_keep_alive=75,
+        server_header=False,
+    )
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -92,18 +92,7 @@ def serve(settings: Settings) -> int:
         print(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
     failures: list[str] = []
-    config = uvicorn.Config(
-        None,  # type: ignore[arg-type]  # the app is set below, once the config exists
-        host=settings.host,
-        port=settings.port,
-        http=http_protocol(),
-        loop="asyncio",
-        lifespan="on",
-        access_log=settings.access_log,
-        log_level="info",
-        timeout_keep_alive=75,
-        server_header=False,
-    )
+    config = uvicorn_config(settings)
     server = uvicorn.Server(config)
     logging.getLogger("uvicorn.error").addFilter(RepeatsCounted())
 

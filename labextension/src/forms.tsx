@@ -1,42 +1,66 @@
 /**
- * The verb forms of the panel: Build, Run (from the parameters cell) and Serve.
+ * The verb forms of the panel: Build (and Push), Run (from the parameters cell) and Serve.
+ * Their choices and defaults come from the server's option table (GET options), so a value an
+ * administrator configured (e.g. ContainerizeConfig.lock_mode) is the form's default.
  */
 import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { initialText, IParameter, toValue } from './parameters';
 import { Section } from './components';
+import { IOptionTable } from './tokens';
+import { defaultText, optionOf } from './useoptions';
+
+const READING = "Reading the server's options…";
 
 export type Submit = (options: Record<string, unknown>) => void;
 
 export function BuildForm(props: {
+  options: IOptionTable | null;
   disabled: string | null;
   onBuild: Submit;
   lastImage: string | null;
   pushDisabled: string | null;
   onPush: Submit;
 }): JSX.Element {
-  const [lock, setLock] = React.useState('full');
-  const [noCache, setNoCache] = React.useState(false);
+  const lockOption = optionOf(props.options, 'build', 'lock');
+  const noCacheOption = optionOf(props.options, 'build', 'no_cache');
+  const pushOption = optionOf(props.options, 'build', 'push');
+  const registry = defaultText(optionOf(props.options, 'push', 'registry'));
+  // null: the user has not chosen, so the server's default stands
+  const [lock, setLock] = React.useState<string | null>(null);
+  const [noCache, setNoCache] = React.useState<boolean | null>(null);
   const [pushTo, setPushTo] = React.useState('');
+  const chosenLock = lock ?? defaultText(lockOption);
+  const chosenNoCache = noCache ?? Boolean(noCacheOption?.default);
+  const disabled = props.disabled ?? (lockOption ? null : READING);
+  const options: Record<string, unknown> = { lock: chosenLock, no_cache: chosenNoCache };
+  if (pushTo) {
+    options.push = pushTo;
+  }
   return (
     <Section title="Build">
       <div className="jp-Containerize-row">
         <label htmlFor="jp-containerize-lock">Lock</label>
         <select
           id="jp-containerize-lock"
-          value={lock}
+          value={chosenLock}
+          title={lockOption?.help}
+          disabled={!lockOption}
           onChange={e => setLock(e.target.value)}
         >
-          <option value="full">full: every installed package</option>
-          <option value="imported">imported: what the notebook imports</option>
+          {(lockOption?.choices ?? []).map(choice => (
+            <option key={choice} value={choice}>
+              {choice}
+            </option>
+          ))}
         </select>
       </div>
       <div className="jp-Containerize-row">
-        <label>
+        <label title={noCacheOption?.help}>
           <input
             type="checkbox"
-            checked={noCache}
+            checked={chosenNoCache}
             onChange={e => setNoCache(e.target.checked)}
           />{' '}
           no cache
@@ -48,21 +72,16 @@ export function BuildForm(props: {
           id="jp-containerize-push-to"
           type="text"
           placeholder="optional: HOST/NAME:TAG (works with no engine)"
+          title={pushOption?.help}
           value={pushTo}
           onChange={e => setPushTo(e.target.value.trim())}
         />
       </div>
       <div className="jp-Containerize-row">
         <Button
-          onClick={() =>
-            props.onBuild(
-              pushTo
-                ? { lock, no_cache: noCache, push: pushTo }
-                : { lock, no_cache: noCache }
-            )
-          }
-          disabled={!!props.disabled}
-          title={props.disabled ?? 'Build the image of this notebook'}
+          onClick={() => props.onBuild(options)}
+          disabled={!!disabled}
+          title={disabled ?? 'Build the image of this notebook'}
         >
           Build
         </Button>
@@ -72,7 +91,7 @@ export function BuildForm(props: {
           title={
             props.pushDisabled ??
             (props.lastImage
-              ? `Push ${props.lastImage} to the team registry`
+              ? `Push ${props.lastImage} to ${registry || 'the team registry'}`
               : 'Build an image first, then push it')
           }
         >
@@ -89,6 +108,7 @@ export function BuildForm(props: {
 }
 
 export function RunForm(props: {
+  options: IOptionTable | null;
   parameters: IParameter[];
   disabled: string | null;
   onRun: Submit;
@@ -110,6 +130,7 @@ export function RunForm(props: {
     }
     props.onRun({ parameters });
   };
+  const timeout = defaultText(optionOf(props.options, 'run', 'timeout'));
   return (
     <Section title="Run">
       {props.parameters.length === 0 && (
@@ -133,7 +154,10 @@ export function RunForm(props: {
         <Button
           onClick={submit}
           disabled={!!props.disabled}
-          title={props.disabled ?? 'Run the notebook in its image'}
+          title={
+            props.disabled ??
+            `Run the notebook in its image${timeout ? ` (it stops after ${timeout} s)` : ''}`
+          }
         >
           Run
         </Button>
@@ -143,6 +167,7 @@ export function RunForm(props: {
 }
 
 export function ServeForm(props: {
+  options: IOptionTable | null;
   defaultModel: string;
   defaultName: string;
   candidates: string[];
@@ -152,6 +177,7 @@ export function ServeForm(props: {
   const [model, setModel] = React.useState<string | null>(null);
   const [name, setName] = React.useState<string | null>(null);
   const chosen = model ?? props.candidates[0] ?? props.defaultModel;
+  const help = (name: string) => optionOf(props.options, 'serve', name)?.help;
   return (
     <Section title="Serve">
       <div className="jp-Containerize-row">
@@ -159,6 +185,7 @@ export function ServeForm(props: {
         <input
           id="jp-containerize-model"
           list="jp-containerize-models"
+          title={help('model')}
           value={chosen}
           onChange={e => setModel(e.target.value)}
         />
@@ -172,6 +199,7 @@ export function ServeForm(props: {
         <label htmlFor="jp-containerize-name">Name</label>
         <input
           id="jp-containerize-name"
+          title={help('name')}
           value={name ?? props.defaultName}
           onChange={e => setName(e.target.value)}
         />

@@ -32,6 +32,7 @@ import { OpenKernel, TeamImages } from './teamimages';
 import { useDrift } from './usedrift';
 import { useEnvironment } from './useenv';
 import { useJobs } from './usejobs';
+import { useOptions } from './useoptions';
 
 /** The verbs that read the notebook's live kernel (push and pull act on an image). */
 const NEEDS_KERNEL: JobKind[] = ['build', 'run', 'serve'];
@@ -102,6 +103,7 @@ function ContainerizeView(props: {
   const path = panel.context.path;
   const { env, error: envError, loading, load: loadEnv } = useEnvironment(panel);
   const [info, setInfo] = React.useState<IServerInfo | null>(null);
+  const options = useOptions();
   const jobs = useJobs(path);
   const drift = useDrift(panel);
   const finished = jobs.active && FINAL_STATES.includes(jobs.active.status);
@@ -137,18 +139,8 @@ function ContainerizeView(props: {
 
   const parameters = parseParameters(parametersSource(panel.model));
   const buildOff = info && !info.allow_build ? 'Building is switched off on this server' : null;
-  const serveOff =
-    info && !info.allow_serve
-      ? 'Serving is switched off on this server'
-      : info && !info.available?.serve
-        ? 'Serving is not available in this version'
-        : null;
-  const pushOff =
-    info && !info.allow_push
-      ? 'Pushing is switched off on this server'
-      : info && !info.available?.push
-        ? 'Pushing is not available in this version'
-        : null;
+  const serveOff = info && !info.allow_serve ? 'Serving is switched off on this server' : null;
+  const pushOff = info && !info.allow_push ? 'Pushing is switched off on this server' : null;
   const dir = PathExt.dirname(path);
   const stem = PathExt.basename(path, '.ipynb').replace(/[^A-Za-z0-9_.-]/g, '-');
   const mine = jobs.deployments.filter((d: IDeployment) => d.path === path);
@@ -162,10 +154,13 @@ function ContainerizeView(props: {
       <DriftView
         {...drift}
         onRefresh={drift.load}
-        onRebuild={() => void start('build', { lock: drift.drift?.mode ?? 'full' })}
+        onRebuild={() =>
+          void start('build', drift.drift?.mode ? { lock: drift.drift.mode } : {})
+        }
         rebuildDisabled={buildOff}
       />
       <BuildForm
+        options={options}
         disabled={buildOff}
         onBuild={o => void start('build', o)}
         lastImage={lastBuilt(jobs.jobs)}
@@ -173,12 +168,14 @@ function ContainerizeView(props: {
         onPush={o => void start('push', o)}
       />
       <RunForm
+        options={options}
         parameters={parameters}
         disabled={buildOff}
         onRun={o => void start('run', o)}
         onError={m => Notification.error(m)}
       />
       <ServeForm
+        options={options}
         defaultModel={defaultModel}
         defaultName={stem.toLowerCase()}
         candidates={jobs.artifacts}

@@ -67,6 +67,7 @@ export interface IDrift {
   mode?: string;
 }
 
+/** GET deployments: what runs now; job and path when a serve job of this server started it. */
 export interface IDeployment {
   name: string;
   image: string;
@@ -75,7 +76,7 @@ export interface IDeployment {
   model_sha256: string;
   flavor: string;
   status: string;
-  job: string;
+  job: string | null;
   path: string | null;
 }
 
@@ -85,7 +86,31 @@ export interface IServerInfo {
   allow_push: boolean;
   allow_serve: boolean;
   registry?: string;
-  available: Partial<Record<JobKind | 'images' | 'kernels', boolean>>;
+}
+
+/** One option of a verb as the server's options route describes it (core/options.py). */
+export interface IOptionSpec {
+  name: string;
+  type: 'str' | 'bool' | 'int' | 'number' | 'object' | 'list';
+  /** The default this server's configuration gives (e.g. a configured lock_mode). */
+  default: unknown;
+  choices: string[];
+  help: string;
+  trait: string | null;
+  required: boolean;
+}
+
+export interface IVerbSpec {
+  name: string;
+  help: string;
+  switch: string | null;
+  notebook: boolean;
+  options: IOptionSpec[];
+}
+
+/** GET options: every job verb and the options a request may carry. */
+export interface IOptionTable {
+  verbs: Partial<Record<JobKind, IVerbSpec>>;
 }
 
 /** One image of the team catalog (GET images; core/catalog.py describe()). */

@@ -18,7 +18,7 @@ import pytest
 
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.errors import BaseImageError
-from jupyter_containerize.core.image import baseimage as bi
+from jupyter_containerize.core.image import base as bi
 
 pytestmark = pytest.mark.engine
 

@@ -147,7 +147,7 @@ def test_another_minor_builds_for_real(tmp_path: Path) -> None:
     py312 = Path.home() / ".pyenv/versions/3.12.1/bin/python3.12"
     if not py312.exists():
         pytest.skip("no Python 3.12 interpreter on this machine")
-    from jupyter_containerize.core.image.baseimage import ensure_base
+    from jupyter_containerize.core.image.base import ensure_base
 
     ensure_base(engine.client(), "3.12.1", python_executable=str(py312))
     python = make_venv(tmp_path / "v312", str(py312), "ipykernel", "tomli==2.0.1")

@@ -24,9 +24,9 @@ import pytest
 import requests
 from jc_support import CI, TEST_LABEL, TEST_RUN_ID
 
+from jupyter_containerize.core import oci as dist
 from jupyter_containerize.core.errors import ContainerizeError, RegistryError
 from jupyter_containerize.core.image.layers import Entry, write_layer
-from jupyter_containerize.core.share import distribution as dist
 
 pytestmark = pytest.mark.registry
 REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")

@@ -32,7 +32,7 @@ def store_engine(containerd_engine: str) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def python_image(docker_client: Any, store_engine: Any, containerd_engine: str) -> str:
     """The bootstrapped Debian base (Python 3.11) of the main engine, copied into the other."""
-    from jupyter_containerize.core.image import baseimage
+    from jupyter_containerize.core.image import base as baseimage
 
     reference = baseimage.ensure_base(docker_client, "3.11").reference
     started = time.perf_counter()

@@ -41,7 +41,7 @@ def _example_minor() -> str:
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """DOCKER_HOST of a fresh Podman service holding the Docker engine's base image, and a
     copy of the example; the service and everything in it go at the end."""
-    from jupyter_containerize.core.image.baseimage import list_bases
+    from jupyter_containerize.core.image.base import list_bases
 
     if os.geteuid() != 0:
         skip_or_fail("Podman's service is started rootful here: the tests need root")

@@ -12,8 +12,14 @@ import requests
 from IPython.core.error import UsageError
 from kernel_support import Kernel
 
+from jupyter_containerize.core.config import ContainerizeConfig
 from jupyter_containerize.core.errors import ContainerizeError
-from jupyter_containerize.magic.magics import serve_target, session_notebook, verb_parser
+from jupyter_containerize.magic.magics import (
+    serve_target,
+    session_notebook,
+    settings,
+    verb_parser,
+)
 
 engine = pytest.mark.engine
 
@@ -94,15 +100,15 @@ def test_without_a_session_it_asks_for_the_notebook_path(kernel: Kernel) -> None
 @engine
 def test_config_sets_the_defaults_of_options(kernel: Kernel) -> None:
     lock_file = Path(kernel.notebook).with_suffix(".lock.json")
-    kernel.text("%config ContainerizeMagics.lock_mode = 'imported'")
+    kernel.text("%config ContainerizeConfig.lock_mode = 'imported'")
     try:
         out = kernel.text("ref = %containerize -q build --dry-run\nprint('REF', ref)")
         assert _last(out, "REF ").startswith("jupyter-containerize/analysis:"), out
         assert json.loads(lock_file.read_text())["mode"] == "imported"
         assert "expected any of ['full', 'imported']" in kernel.text(
-            "%config ContainerizeMagics.lock_mode = 'slim'")
+            "%config ContainerizeConfig.lock_mode = 'slim'")
     finally:
-        kernel.text("%config ContainerizeMagics.lock_mode = 'full'")
+        kernel.text("%config ContainerizeConfig.lock_mode = 'full'")
         kernel.text("%containerize -q freeze")
     assert json.loads(lock_file.read_text())["mode"] == "full"
 
@@ -187,14 +193,33 @@ def test_session_notebook_from_jupyter_or_vscode(tmp_path: Path) -> None:
 
 
 def test_the_cli_parser_is_reused_with_notebook_optional() -> None:
-    parser = verb_parser({"lock": "imported", "nonexistent": 1})
+    parser = verb_parser(ContainerizeConfig(lock_mode="imported", run_timeout=42.0))
     args = parser.parse_args(["run", "-p", "n", "3"])
-    assert (args.notebook, args.parameter, args.lock) == (None, [["n", "3"]], "imported")
+    assert (args.notebook, args.parameters, args.lock) == (None, [["n", "3"]], "imported")
+    assert args.timeout == 42.0
     assert parser.parse_args(["build", "x.ipynb", "--lock", "full"]).lock == "full"
-    assert not hasattr(parser.parse_args(["build"]), "nonexistent")
+    assert parser.parse_args(["build"]).lock == "imported"
     serve = parser.parse_args(["serve", "clf", "--object"])
     assert (serve.model, serve.object, serve.file) == ("clf", True, False)
     with pytest.raises(UsageError, match="invalid choice"):
         parser.parse_args(["nope"])
     with pytest.raises(UsageError, match="not allowed with argument"):
         parser.parse_args(["serve", "clf", "--object", "--file"])
+
+
+def test_one_configuration_from_the_file_and_the_kernels_ipython_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config file gives lock_mode and builder; the kernel's IPython configuration wins
+    where it says something too; the parser's defaults are that configuration's."""
+    from types import SimpleNamespace
+
+    from traitlets.config import Config
+
+    (tmp_path / "jupyter_containerize_config.py").write_text(
+        'c.ContainerizeConfig.lock_mode = "imported"\nc.ContainerizeConfig.builder = "classic"\n')
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    shell = SimpleNamespace(config=Config({"ContainerizeConfig": {"builder": "layers"}}))
+    cfg = settings(shell)
+    assert (cfg.lock_mode, cfg.builder) == ("imported", "layers")
+    args = verb_parser(cfg).parse_args(["build"])
+    assert (args.lock, args.builder) == ("imported", "layers")

@@ -13,7 +13,6 @@ from jupyter_containerize.widget import (
     ContainerizePanel,
     environment_html,
     parse_value,
-    run_summary,
 )
 
 
@@ -69,5 +68,5 @@ def test_helpers() -> None:
     assert "nothing yet" in environment_html(spec)
     record = RunRecord(id="r1", notebook="n", image="i", status="succeeded", duration=1.5,
                        output="o.ipynb", reproduction={"text": "reproduced: 2 of 2"})
-    assert run_summary(record).splitlines() == [
+    assert record.summary().splitlines() == [
         "run r1: succeeded in 1.5s", "  notebook:  o.ipynb", "  reproduce: reproduced: 2 of 2"]

@@ -6,7 +6,6 @@ DOCKER_CONFIG, the image is the example built once for the module with a cell un
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -77,11 +76,12 @@ async def test_unreachable_registry_is_502_with_a_hint(api_call: Any) -> None:
     assert data["hint"]
 
 
-async def test_info_lists_the_sharing_verbs(api_call: Any) -> None:
-    data = (await api_call("GET", "info"))[1]
-    assert data["registry"] == REGISTRY
-    for verb in ("push", "pull", "images", "kernels"):
-        assert data["available"][verb] is True, verb
+async def test_the_configured_registry_is_the_push_default(api_call: Any) -> None:
+    assert (await api_call("GET", "info"))[1]["registry"] == REGISTRY
+    verbs = (await api_call("GET", "options"))[1]["verbs"]
+    registry = next(o for o in verbs["push"]["options"] if o["name"] == "registry")
+    assert registry["default"] == REGISTRY
+    assert [o["name"] for o in verbs["pull"]["options"]] == ["ref"]
 
 
 # ---------------------------------------------------------------- the real registry
@@ -109,7 +109,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Itera
         mp.setenv("DOCKER_CONFIG", str(root / "docker-config"))
         mp.setenv("JUPYTER_CONTAINERIZE_LABELS", f"io.jupyter-containerize.test-run={RUN_ID}")
         mp.delenv("PYTHONPATH", raising=False)
-        api.login(REGISTRY, username=USER, password_stdin=io.StringIO(PASSWORD + "\n"))
+        api.login(REGISTRY, username=USER, password=PASSWORD)
         nb = _notebook(root / "project", f"routes-{RUN_ID}-{int(time.time())}")
         started = time.perf_counter()
         result = api.build(nb, python=str(EXAMPLE_PYTHON))

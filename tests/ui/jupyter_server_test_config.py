@@ -19,6 +19,10 @@ run_id = os.environ.get("JC_TEST_RUN_ID")
 if run_id:
     c.ContainerizeConfig.extra_labels = {"io.jupyter-containerize.test-run": run_id}
 
+# a configured default the Lab forms must follow (the Build form's lock select, from the
+# server's options route)
+c.ContainerizeConfig.lock_mode = "imported"
+
 # the team registry of the sharing tests (run.sh points DOCKER_CONFIG at a temporary folder
 # and the team spec logs in there before it pushes)
 c.ContainerizeConfig.registry = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")

@@ -28,7 +28,7 @@ cleanup() {
   # remove the containers this run labelled (deployments started from the panel)
   python - <<'PY' || true
 import os
-from jupyter_containerize.core import engine
+from jupyter_containerize.core.engine import client as engine
 label = f"io.jupyter-containerize.test-run={os.environ['JC_TEST_RUN_ID']}"
 client = engine.client()
 for container in client.containers.list(all=True, filters={"label": label}):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_containerize.core import oci as distribution
 from jupyter_containerize.core.engine.imagestore import CONTAINERD, LAYER_STORE, Holding, kind
 from jupyter_containerize.core.image import layers
-from jupyter_containerize.core.share import distribution
 
 
 def _layer(tmp: Path, name: str) -> layers.Layer:

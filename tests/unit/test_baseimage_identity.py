@@ -1,4 +1,4 @@
-"""Unit tests of core/baseimage.py: identity, naming, parsing and the search order (no engine)."""
+"""Unit tests of core/image/base: identity, naming, parsing and the search order (no engine)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.errors import BaseImageError
-from jupyter_containerize.core.image import baseimage as bi
+from jupyter_containerize.core.image import base as bi
+from jupyter_containerize.core.image.base import carry, debian
 
 DPKG = "adduser\t3.134\nlibssl3:amd64\t3.0.22-1~deb12u2\npython3\t3.11.2-1+b1\n"
 
@@ -60,7 +61,7 @@ def test_versions_and_official_references() -> None:
 def test_replace_in_binary_keeps_shared_tails() -> None:
     old, new = b"/root/.pyenv/versions/3.12.1", b"/usr/local"
     data = b"\0abc\0" + old + b"\0" + old + b"/lib\0xyz\0"
-    out = bi.replace_in_binary(data, old, new)
+    out = carry.replace_in_binary(data, old, new)
     assert len(out) == len(data) and old not in out and b"/root" not in out
     first = out.index(b"/usr/local")
     assert out[first : out.index(b"\0", first)] == b"/usr/local"
@@ -73,7 +74,7 @@ def test_replace_in_binary_keeps_shared_tails() -> None:
 
 def test_replace_in_binary_refuses_longer_prefix() -> None:
     with pytest.raises(BaseImageError):
-        bi.replace_in_binary(b"\0/opt/p\0", b"/opt/p", b"/usr/local")
+        carry.replace_in_binary(b"\0/opt/p\0", b"/opt/p", b"/usr/local")
 
 
 def test_rewrite_prefix_text_and_links(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_rewrite_prefix_text_and_links(tmp_path: Path) -> None:
     script.write_text(f"#!{old}/bin/python3.10\nprint(1)\n")
     script.chmod(0o755)
     (tmp_path / "bin" / "link").symlink_to(f"{old}/bin/tool")
-    assert bi._rewrite_prefix(tmp_path, [old], "/usr/local") == 1
+    assert carry._rewrite_prefix(tmp_path, [old], "/usr/local") == 1
     assert script.read_text().startswith("#!/usr/local/bin/python3.10\n")
     assert script.stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "bin" / "link").readlink().as_posix() == "tool"
@@ -95,9 +96,9 @@ def test_host_sources_parsing() -> None:
         "Components: main\n\nTypes: deb\nURIs: http://mirror.example/security\n"
         "Suites: bookworm-security\nComponents: main\n"
     )
-    stanzas = bi._deb822(deb822)
+    stanzas = debian._deb822(deb822)
     assert stanzas[0] == ("http://mirror.example/debian", ["bookworm", "bookworm-updates"], "main")
-    one = bi._one_line("deb [arch=amd64] http://m.example/debian bullseye main contrib # x\n")
+    one = debian._one_line("deb [arch=amd64] http://m.example/debian bullseye main contrib # x\n")
     assert one == [("http://m.example/debian", ["bullseye"], "main contrib")]
 
 

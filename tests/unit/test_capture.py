@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_containerize.core.env import capture
+from jupyter_containerize.core.env.interpreter import kernel_python
 from jupyter_containerize.core.env.lock import capture_python
-from jupyter_containerize.core.env.notebook import kernel_python
 from jupyter_containerize.core.errors import PythonNotFoundError
 from jupyter_containerize.core.models import EnvironmentSpec
 

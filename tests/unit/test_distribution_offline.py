@@ -16,13 +16,15 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from jupyter_containerize.core import oci as dist
 from jupyter_containerize.core.errors import (
     ContainerizeError,
     ImageReferenceError,
     NotFoundError,
     PayloadTooLargeError,
 )
-from jupyter_containerize.core.share import distribution as dist
+from jupyter_containerize.core.oci.client import _platform_entry
+from jupyter_containerize.core.oci.push import _mount_sources
 
 
 def test_a_blob_is_hashed_once_even_when_parts_are_read_again() -> None:
@@ -34,7 +36,7 @@ def test_a_blob_is_hashed_once_even_when_parts_are_read_again() -> None:
         return io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]
 
     blob = dist.Blob("sha256:" + hashlib.sha256(data).hexdigest(), len(data), source=opener)
-    reader = dist._Reader(blob)
+    reader = dist.BlobReader(blob)
     assert reader.read_at(0, 100_000) == data[:100_000]
     assert reader.read_at(50_000, 100_000) == data[50_000:150_000]  # a resume reads again
     assert reader.read_at(150_000, 1 << 20) == data[150_000:]
@@ -48,7 +50,7 @@ def test_a_blob_that_does_not_match_its_digest_names_the_layer_and_the_fix(
     path.write_bytes(b"x" * 1000)
     blob = dist.Blob.from_file(path, name="layer.tar")
     path.write_bytes(b"y" * 1000)
-    reader = dist._Reader(blob)
+    reader = dist.BlobReader(blob)
     reader.read_at(0, 4096)
     with pytest.raises(ContainerizeError) as info:
         reader.verify()
@@ -72,7 +74,7 @@ def test_names_of_targets_and_mount_sources() -> None:
                                                        "library/python", "3", None)
     with pytest.raises(ImageReferenceError):
         dist.split_target("team/app:1")
-    assert dist._mount_sources("h:5000", "team/app", [
+    assert _mount_sources("h:5000", "team/app", [
         "h:5000/team/base:1", "other:5000/team/x", "team/lib@sha256:" + "a" * 64, "team/app",
         "h:5000/team/base"]) == ["team/base", "team/lib"]
 
@@ -80,10 +82,10 @@ def test_names_of_targets_and_mount_sources() -> None:
 def test_an_index_resolves_to_the_platform_asked_for() -> None:
     entries = [{"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}},
                {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}}]
-    assert dist._platform_entry(entries) == "sha256:amd"
-    assert dist._platform_entry(entries, "linux/arm64") == "sha256:arm"
+    assert _platform_entry(entries) == "sha256:amd"
+    assert _platform_entry(entries, "linux/arm64") == "sha256:arm"
     with pytest.raises(NotFoundError) as info:
-        dist._platform_entry(entries, "linux/s390x")
+        _platform_entry(entries, "linux/s390x")
     assert "linux/amd64" in info.value.one_line()
 
 
@@ -203,18 +205,17 @@ def test_a_413_is_one_line_naming_the_layer(fixture_registry: tuple[str, Any]) -
 
 def test_the_engines_insecure_registries_are_asked_only_when_needed(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from jupyter_containerize.core.share import distribution
+    from jupyter_containerize.core.oci import trust as distribution
 
     monkeypatch.setenv(distribution.CERTS_D_ENV, str(tmp_path))
     monkeypatch.delenv(distribution.INSECURE_ENV, raising=False)
-    monkeypatch.setattr(distribution, "_engine_insecure", lambda: {"reg.example:5000"})
-    assert distribution.is_insecure("reg.example:5000")
-    assert not distribution.is_insecure("other.example:5000")
+    engine = lambda: {"reg.example:5000"}  # noqa: E731
+    assert distribution.is_insecure("reg.example:5000", engine_insecure=engine)
+    assert not distribution.is_insecure("other.example:5000", engine_insecure=engine)
 
     def no_engine() -> set[str]:
         raise AssertionError("a loopback registry never needs the engine")
 
-    monkeypatch.setattr(distribution, "_engine_insecure", no_engine)
-    assert not distribution.is_insecure("127.0.0.1:5000")
+    assert not distribution.is_insecure("127.0.0.1:5000", engine_insecure=no_engine)
     monkeypatch.setenv(distribution.INSECURE_ENV, "lab.example")
-    assert distribution.is_insecure("lab.example")
+    assert distribution.is_insecure("lab.example", engine_insecure=no_engine)

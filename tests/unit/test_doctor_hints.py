@@ -17,8 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from helpers import cli  # noqa: E402
 from jc_support import ENGINE_VARIABLES, skip_or_fail  # noqa: E402
 
-from jupyter_containerize.core.doctor import SOURCE_CHECKOUT, engine_fix  # noqa: E402
-from jupyter_containerize.core.engine.client import DEFAULT_HOST, Endpoint  # noqa: E402
+from jupyter_containerize.core.engine.endpoint import (  # noqa: E402
+    DEFAULT_HOST,
+    SOURCE_CHECKOUT,
+    Endpoint,
+    engine_fix,
+)
 
 REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")
 USER = os.environ.get("JC_REGISTRY_USER", "team")

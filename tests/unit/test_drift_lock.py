@@ -1,4 +1,4 @@
-"""drift() and `freeze --check` compare the lock with the same new lock (build.next_lock)."""
+"""drift() and `freeze --check` compare the lock with the same new lock (env.freezing.next_lock)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import pytest
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.config import ContainerizeConfig
 from jupyter_containerize.core.errors import ImageReferenceError, NotFoundError, RegistryError
+from jupyter_containerize.core.oci.credentials import store_login
 from jupyter_containerize.core.share import catalog, registry
 
 USER, PASSWORD, TOKEN = "alice", "s3cret", "tok-123"
@@ -192,7 +193,7 @@ def test_login_is_stored_as_docker_stores_it(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain `auths` entry (mode 0600), and a credential helper when one is configured."""
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
-    registry._store_login("reg:5000", "bob", "pw-1")
+    store_login("reg:5000", "bob", "pw-1")
     path = tmp_path / "cfg" / "config.json"
     data = json.loads(path.read_text())
     assert base64.b64decode(data["auths"]["reg:5000"]["auth"]) == b"bob:pw-1"
@@ -213,7 +214,7 @@ esac
     helper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     path.write_text(json.dumps({"credsStore": "jcfake"}))
-    registry._store_login("reg:5000", "carol", "pw-2")
+    store_login("reg:5000", "carol", "pw-2")
     data = json.loads(path.read_text())
     assert data["auths"]["reg:5000"] == {}, "the secret went into the file, not the helper"
     assert "pw-2" not in path.read_text()

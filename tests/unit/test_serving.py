@@ -29,7 +29,8 @@ from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 from jupyter_containerize.serving import RUNTIME_REQUIREMENTS  # noqa: E402
 from jupyter_containerize.serving.batching import MicroBatcher  # noqa: E402
 from jupyter_containerize.serving.inputs import from_array  # noqa: E402
-from jupyter_containerize.serving.server import http_protocol, set_nodelay  # noqa: E402
+from jupyter_containerize.serving.server import listen_sockets, uvicorn_config  # noqa: E402
+from jupyter_containerize.serving.settings import Settings  # noqa: E402
 
 N_FEATURES = 20
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,15 +314,30 @@ def test_unknown_route_and_method(server: Server) -> None:
 
 
 def test_metrics(server: Server, rows: np.ndarray) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     server.json("POST", "/invocations", rows[:1].tolist())
     status, raw, response = server.request("GET", "/metrics")
     text = raw.decode()
     assert status == 200 and response.getheader("Content-Type").startswith("text/plain")
-    assert 'serving_requests_total{method="POST",route="/invocations",status="200"}' in text
-    assert "serving_request_duration_seconds_bucket" in text
-    assert metric(text, 'serving_errors_total{kind="client"}') >= 0
-    assert metric(text, "serving_batch_requests_count") >= 1
-    assert 'serving_model_info{name="rf",flavor="joblib"' in text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    key = (("method", "POST"), ("route", "/invocations"), ("status", "200"))
+    assert samples[("serving_requests_total", key)] >= 1
+    route = (("route", "/invocations"),)
+    assert samples[("serving_request_duration_seconds_count", route)] >= 1
+    bounds = [dict(k)["le"] for n, k in samples if n == "serving_request_duration_seconds_bucket"
+              and dict(k)["route"] == "/invocations"]
+    assert bounds[:3] == ["0.0005", "0.001", "0.0025"] and bounds[-3:] == ["5", "10", "+Inf"]
+    assert samples[("serving_errors_total", (("kind", "client"),))] >= 0
+    assert samples[("serving_errors_total", (("kind", "server"),))] >= 0
+    assert samples[("serving_batch_requests_count", ())] >= 1
+    info = [dict(k) for n, k in samples if n == "serving_model_info"]
+    assert [(i["name"], i["flavor"]) for i in info] == [("rf", "joblib")]
+    assert len(info[0]["sha256"]) == 64
 
 
 def _load(server: Server, rows: list[list[float]], count: int, failures: list[str]) -> None:
@@ -427,20 +443,40 @@ def test_token_auth(workdir: Path, rows: np.ndarray) -> None:
         srv.stop()
 
 
-def test_nodelay_is_set_on_accepted_sockets() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname())
-        accepted, _ = listener.accept()
+def test_nodelay_is_set_on_the_servers_accepted_connections() -> None:
+    """The server as serve() configures it, on a real socket: the connection it accepted
+    sends small responses at once (TCP_NODELAY, which asyncio sets on TCP transports)."""
+    import uvicorn
 
-        class Transport:
-            def get_extra_info(self, name: str) -> Any:
-                return accepted if name == "socket" else None
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
 
-        set_nodelay(Transport())
-        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-        accepted.close()
-        client.close()
-    assert "connection_made" in vars(http_protocol())
+    settings = Settings(host="127.0.0.1", port=0)
+    config = uvicorn_config(settings)
+    config.app = app
+    config.lifespan = "off"
+    server = uvicorn.Server(config)
+    [listener] = listen_sockets(settings)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        conn = http.client.HTTPConnection(*listener.getsockname(), timeout=10)
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b"ok"
+        accepted = [c.transport.get_extra_info("socket") for c in server.server_state.connections]
+        assert accepted, "the server holds no connection"
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in accepted)
+        conn.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
 
 
 class _Recorder:

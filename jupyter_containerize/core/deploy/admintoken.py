@@ -16,8 +16,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-
-from docker.types import Mount
+from typing import Any
 
 from ..engine import client as engine
 from ..engine import containers
@@ -68,18 +67,17 @@ def _mountable() -> bool:
     whose folder only we can open (ours when we are that uid; chowned when we are root)."""
     if engine.is_remote() or os.getuid() not in (0, containers.UID):
         return False
-    try:
-        security = engine.client().info().get("SecurityOptions") or []
-    except Exception:  # an engine that does not say: the variable always works
+    security = containers.security_options()
+    if security is None:  # an engine that does not say: the variable always works
         return False
-    return not any("rootless" in str(opt) for opt in security)
+    return not any("rootless" in opt for opt in security)
 
 
 def variable(token: str) -> dict[str, str]:
     return {ENV_VALUE: token}
 
 
-def wiring(name: str, token: str) -> tuple[dict[str, str], list[Mount]]:
+def wiring(name: str, token: str) -> tuple[dict[str, str], list[Any]]:
     """(environment, mounts) that hand ``token`` to a serving container of ``name``."""
     if _mountable():
         source = path(name)
@@ -87,6 +85,6 @@ def wiring(name: str, token: str) -> tuple[dict[str, str], list[Mount]]:
             return variable(token), []
         if os.getuid() == 0:
             os.chown(source, containers.UID, containers.UID)  # its 0700 folder stays root's
-        mount = Mount(IN_CONTAINER, str(source), type="bind", read_only=True)
+        mount = containers.bind_mount(str(source), IN_CONTAINER, read_only=True)
         return {ENV_FILE: IN_CONTAINER}, [mount]
     return variable(token), []

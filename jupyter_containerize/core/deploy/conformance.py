@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from ..progress import Reporter
-from .serve import ServeResult
+from .result import ServeResult
 from .serveimage import MODEL_NAME
 
 TIMEOUT = 10.0

@@ -12,15 +12,16 @@ from __future__ import annotations
 import socket
 import time
 
-import docker.errors
 import requests
-from docker.models.containers import Container
 
 from .. import labels as labels_mod
 from ..engine import client as engine
 from ..engine import containers
+from ..engine.containers import Container
+from ..engine.services import SERVICE_LABEL
 from ..errors import ContainerizeError, NotFoundError, RunError
-from . import admintoken, swap
+from . import admintoken, swap, swarm
+from .options import valid_name
 from .pod import (
     ADMIN_LABEL,
     AUTH_LABEL,
@@ -44,10 +45,11 @@ from .pod import (
     namespace_lost,
     port_error,
     result_for,
+    served_sha,
     start,
     url_for,
 )
-from .serve import ServeResult, valid_name
+from .result import ServeResult
 from .serveimage import DEPLOYMENT, MODEL_NAME, PORT, ROLE_SERVING
 
 __all__ = ["DeploySpec", "container_name", "deploy_local", "deployments", "served_sha",
@@ -190,10 +192,8 @@ def _ensure_running(owner: Container, spec: DeploySpec, port: int) -> None:
     """Start a port owner someone stopped (its serving container then needs replacing)."""
     if owner.status == "running":
         return
-    try:
-        owner.start()
-    except docker.errors.APIError as exc:
-        raise port_error(spec.host, port) from exc
+    if containers.start_refusal(owner) is not None:
+        raise port_error(spec.host, port)
     owner.reload()
 
 
@@ -241,16 +241,8 @@ def _fresh(spec: DeploySpec, port: int | None) -> ServeResult:
 
 def _remote_port(spec: DeploySpec) -> int:
     """On a remote engine the engine picks a free port once; the deployment keeps it."""
-    probe = engine.client().containers.create(
-        spec.image.reference, ["true"], ports={f"{PORT}/tcp": (spec.host, None)},
-        labels={labels_mod.MANAGED: "true", **spec.cfg.extra_labels},
-    )
-    try:
-        probe.start()
-        probe.reload()
-        return int(probe.attrs["NetworkSettings"]["Ports"][f"{PORT}/tcp"][0]["HostPort"])
-    finally:
-        containers.remove(probe)
+    return containers.engine_picked_port(spec.image.reference, PORT, spec.host,
+                                         dict(spec.cfg.extra_labels))
 
 
 def _remove(name: str) -> list[str]:
@@ -271,8 +263,6 @@ def stop(name: str) -> str:
     if _remove(name):
         admintoken.remove(name)
         return container_name(name)
-    from . import swarm
-
     if swarm.remove_service(name):
         admintoken.remove(name)
         return container_name(name)
@@ -281,22 +271,12 @@ def stop(name: str) -> str:
     )
 
 
-def served_sha(url: str, model_name: str, token: str | None = None) -> str:
-    """The sha256 of the model a server answers with now ("" when it does not answer)."""
-    try:
-        answer = requests.get(f"{url}/v2/models/{model_name}", headers=headers(token), timeout=3)
-        return str(answer.json().get("parameters", {}).get("sha256", "")) if answer.ok else ""
-    except (requests.RequestException, ValueError):
-        return ""
-
-
 def deployments() -> list[ServeResult]:
     """Every deployment: image, URL, the model sha256 it serves now, status."""
-    flt = {"label": [f"{labels_mod.MANAGED}=true", DEPLOYMENT]}
     pods: dict[str, dict[str, Container]] = {}
-    for c in engine.client().containers.list(all=True, filters=flt):
+    for c in containers.listed([f"{labels_mod.MANAGED}=true", DEPLOYMENT]):
         name = c.labels.get(DEPLOYMENT)
-        if not name or "com.docker.swarm.service.name" in c.labels:
+        if not name or SERVICE_LABEL in c.labels:
             continue
         role = c.labels.get(labels_mod.ROLE)
         if role == ROLE_NET:
@@ -304,8 +284,6 @@ def deployments() -> list[ServeResult]:
         elif role == ROLE_SERVING and c.name == container_name(name):
             pods.setdefault(name, {})["serving"] = c
     out = [_listed(name, p.get("serving"), p.get("owner")) for name, p in pods.items()]
-    from . import swarm
-
     out += swarm.list_services()
     return sorted(out, key=lambda d: d.name)
 

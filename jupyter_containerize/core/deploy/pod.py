@@ -17,20 +17,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import docker.errors
-from docker.models.containers import Container
-from docker.types import LogConfig
+import requests
 
 from .. import labels as labels_mod
 from ..config import ContainerizeConfig
 from ..engine import client as engine
 from ..engine import containers
+from ..engine.containers import Container
 from ..errors import ContainerizeError, RunError
 from ..image import imagefs
 from ..progress import Reporter
 from . import admintoken
-from .serve import ServeResult
+from .result import ServeResult
 from .serveimage import DEPLOYMENT, MODEL_NAME, PORT, ROLE_SERVING, ServingImage
 
 PORT_LABEL = labels_mod.PREFIX + "deployment.port"
@@ -38,8 +38,7 @@ HOST_LABEL = labels_mod.PREFIX + "deployment.host"
 AUTH_LABEL = labels_mod.PREFIX + "deployment.auth"  # "token" when inference needs --token
 ADMIN_LABEL = labels_mod.PREFIX + "deployment.admin-token"  # "1": repository routes need it
 SKOPS_LABEL = labels_mod.PREFIX + "deployment.skops-trusted"
-# containers we start keep at most 3 x 10 MB of logs
-LOGS = LogConfig(type=LogConfig.types.JSON, config={"max-size": "10m", "max-file": "3"})
+LOGS = containers.KEPT_LOGS
 ROLE_NET = "deployment-net"
 READY_SOCKET = "/tmp/jc-serving.sock"
 # the owner's only process: wait for a signal, leave on SIGTERM
@@ -149,10 +148,7 @@ def crashed(container: Container) -> bool:
 
 
 def get_container(cname: str) -> Container | None:
-    try:
-        return engine.client().containers.get(cname)
-    except docker.errors.NotFound:
-        return None
+    return containers.get(cname)
 
 
 def find_container(name: str) -> Container | None:
@@ -170,11 +166,10 @@ def find_owner(name: str) -> Container | None:
 
 
 def last_logs(container: Container, lines: int = 15) -> str:
-    try:
-        raw = container.logs(tail=lines).decode("utf-8", "replace").rstrip()
-    except docker.errors.APIError:
+    raw = containers.tail_logs(container, lines)
+    if raw is None:
         return "(no logs)"
-    return raw or "(no output)"
+    return raw.rstrip() or "(no output)"
 
 
 def port_error(host: str, port: int) -> ContainerizeError:
@@ -184,11 +179,8 @@ def port_error(host: str, port: int) -> ContainerizeError:
     )
 
 
-def _create(image: str, **options: object) -> Container:
-    try:
-        return engine.client().containers.create(image, detach=True, **options)
-    except docker.errors.APIError as exc:
-        raise RunError(f"the engine refused the container: {exc.explanation}") from exc
+def _create(image: str, **options: Any) -> Container:
+    return containers.create_detached(image, **options)
 
 
 def create_owner(spec: DeploySpec, port: int) -> Container:
@@ -222,18 +214,17 @@ def create_serving(spec: DeploySpec, owner: Container, port: int, cname: str) ->
 
 def start(container: Container, spec: DeploySpec, port: int) -> None:
     """Start a container; on failure remove it and say why in one line."""
-    try:
-        container.start()
-    except docker.errors.APIError as exc:
-        containers.remove(container)
-        text = str(exc.explanation or exc)
-        if "already allocated" in text or "address already in use" in text:
-            raise port_error(spec.host, port) from exc
-        hint = ""
-        if "could not find bridge" in text:
-            hint = ("the engine's bridge interface is gone (a second dockerd started with "
-                    "--bridge none deletes docker0): restart dockerd")
-        raise RunError(f"the container did not start: {text}", hint=hint) from exc
+    text = containers.start_refusal(container)
+    if text is None:
+        return
+    containers.remove(container)
+    if "already allocated" in text or "address already in use" in text:
+        raise port_error(spec.host, port)
+    hint = ""
+    if "could not find bridge" in text:
+        hint = ("the engine's bridge interface is gone (a second dockerd started with "
+                "--bridge none deletes docker0): restart dockerd")
+    raise RunError(f"the container did not start: {text}", hint=hint)
 
 
 def _started_at(container: Container) -> str:
@@ -270,3 +261,12 @@ def result_for(spec: DeploySpec, container: Container, port: int, status: str) -
         model_sha256=spec.image.model.sha256, flavor=spec.image.model.flavor, status=status,
         replicas=1, image_cached=spec.image.cached, urls=[url],
     )
+
+
+def served_sha(url: str, model_name: str, token: str | None = None) -> str:
+    """The sha256 of the model a server answers with now ("" when it does not answer)."""
+    try:
+        answer = requests.get(f"{url}/v2/models/{model_name}", headers=headers(token), timeout=3)
+        return str(answer.json().get("parameters", {}).get("sha256", "")) if answer.ok else ""
+    except (requests.RequestException, ValueError):
+        return ""

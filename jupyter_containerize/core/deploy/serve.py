@@ -7,125 +7,22 @@ is a local container (``deploy``) or, with ``--replicas``, a Docker Swarm servic
 
 from __future__ import annotations
 
-import ipaddress
 import pickle
 import re
-import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import labels as labels_mod
-from ..config import ContainerizeConfig, load_config
+from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
 from ..errors import ContainerizeError, NotFoundError
 from ..image import installer
-from ..models import Deployment
+from ..options import DEFAULT_PLATFORM
 from ..progress import Reporter
+from .options import allowed_hosts, valid_host, valid_name, valid_port, valid_skops_types
+from .result import ServeResult
 from .serveimage import PORT, ModelSource, ServingImage, helper_files, serving_image
-
-
-@dataclass
-class ServeResult(Deployment):
-    """A Deployment, with what this serve did: image reuse, swap window, conformance checks."""
-
-    image_cached: bool = False
-    environment: str = ""  # the environment image the serving image was made from
-    urls: list[str] = field(default_factory=list)
-    swap: dict[str, Any] | None = None
-    checks: list[dict[str, Any]] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    note: str = ""  # what this serve found and did besides the plain path, for the user
-
-
-def valid_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", name or ""):
-        raise ContainerizeError(
-            f"{name!r} is not a valid deployment name",
-            hint="use lowercase letters, digits, . _ - (at most 63), starting with a letter "
-            "or digit, e.g. --name churn-model",
-        )
-    return name
-
-
-_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
-                       r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?", re.IGNORECASE)
-_SKOPS_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
-
-
-def valid_port(port: object) -> int | None:
-    """``--port``: None (a free one) or 1-65535."""
-    if port is None:
-        return None
-    try:
-        value = int(str(port).strip())
-    except ValueError:
-        value = -1
-    if not 0 < value < 65536 or isinstance(port, bool):
-        raise ContainerizeError(f"--port {port} is not a port number",
-                                hint="use 1-65535, or omit --port for a free one")
-    return value
-
-
-def valid_host(host: object, local: bool = True) -> str:
-    """``--host``: an IP address, or a name resolved to one (the engine binds addresses).
-    On a local engine the address must be one of this machine's."""
-    text = str(host if host is not None else "").strip()
-    hint = "use an IP address of this machine (127.0.0.1, or 0.0.0.0 to expose it) or a " \
-        "name that resolves to one, e.g. --host localhost"
-    try:
-        address = str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        numeric = bool(re.fullmatch(r"[0-9.]+", text))
-        if numeric or not _HOSTNAME.fullmatch(text):
-            raise ContainerizeError(f"--host {text!r} is not an IP address or a host name",
-                                    hint=hint) from None
-        try:
-            infos = socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise ContainerizeError(f"--host {text} does not resolve to an address",
-                                    hint=hint) from None
-        found = sorted({str(i[4][0]) for i in infos}, key=lambda a: (":" in a, a))
-        address = found[0]
-    if local and not ipaddress.ip_address(address).is_unspecified:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        try:
-            with socket.socket(family) as sock:
-                sock.bind((address, 0))
-        except OSError:
-            raise ContainerizeError(f"--host {text} is not an address of this machine",
-                                    hint=hint) from None
-    return address
-
-
-def valid_skops_types(types: list[str] | tuple[str, ...] | None) -> list[str]:
-    """``--skops-trust TYPE``: dotted names of types the user approves for skops loading."""
-    out: list[str] = []
-    for name in types or []:
-        text = str(name).strip()
-        if not _SKOPS_TYPE.fullmatch(text):
-            raise ContainerizeError(
-                f"--skops-trust {name!r} is not a type name",
-                hint="give the full dotted name of one type, e.g. --skops-trust "
-                "sklearn.ensemble._forest.RandomForestClassifier (repeat the option for more)",
-            )
-        if text not in out:
-            out.append(text)
-    return out
-
-
-def allowed_hosts(host: str, *names: str) -> list[str]:
-    """Host names the runtime accepts beside localhost and the container's own: the
-    remote engine's name, an address the user bound other than a wildcard, ``names``."""
-    from ..engine import client as engine
-
-    out = [n for n in names if n]
-    if engine.is_remote():
-        out.append(engine.engine_host())
-    if host not in ("", "0.0.0.0", "::", "127.0.0.1", "::1"):
-        out.append(host)
-    return sorted(set(out))
 
 
 def model_sha256(path: Path) -> str:
@@ -202,6 +99,7 @@ def _source_run(sha: str) -> tuple[str, str]:
 def environment_image(
     notebook: str | Path | None, image: str | None, python: str | None, base: str | None,
     lock: str, rep: Reporter, progress: Callable[[Any], None] | None,
+    config: ContainerizeConfig | None = None,
 ) -> tuple[str, str]:
     """(environment image reference, stem for naming) from --image or the notebook's build."""
     if image:
@@ -216,9 +114,10 @@ def environment_image(
             "no environment to serve the model in",
             hint="pass --notebook NOTEBOOK (its kernel's environment is built) or --image REF",
         )
-    from .. import api
+    from ..image import build
 
-    res = api.build(notebook, python=python, base=base, lock=lock, progress=progress)
+    res = build.build(notebook, python=python, base=base, lock=lock, progress=progress,
+                      config=config)
     stem = Path(notebook).stem
     env_ref = f"{labels_mod.repository_name(stem)}:env-{res.env_hash[:12]}"
     if engine.get_image(env_ref) is None:
@@ -232,7 +131,7 @@ def serve(
     host: str = "127.0.0.1", model_name: str | None = None, token: str | None = None,
     replicas: int | None = None, check: bool = False, export: str | Path | None = None,
     python: str | None = None, base: str | None = None, lock: str = "full",
-    platform: str = "linux/amd64", progress: Callable[[Any], None] | None = None,
+    platform: str = DEFAULT_PLATFORM, progress: Callable[[Any], None] | None = None,
     config: ContainerizeConfig | None = None, skops_trust: list[str] | None = None,
 ) -> ServeResult:
     """Build (or reuse) the serving image for ``model`` and deploy it; returns the Deployment."""
@@ -242,19 +141,21 @@ def serve(
         valid_name(name)
     port = valid_port(port)
     trusted = valid_skops_types(skops_trust)
-    cfg = config or load_config()
+    cfg = resolve(config)
     installer.use_index(cfg.index_url)
     rep = Reporter(progress)
     host = valid_host(host, local=not engine.is_remote())
     if replicas is not None:
+        from ..engine.containers import podman_version
         from ..engine.podman import refuse_replicas
 
-        refuse_replicas()
+        refuse_replicas(podman_version())
     src = resolve_model(model)
     notebook = notebook or (src.notebook if (src.notebook and not image) else None)
     if port is not None and name and replicas is None:
         deploy.check_port(name, host, port)
-    env_ref, stem = environment_image(notebook, image, python, base, lock, rep, progress)
+    env_ref, stem = environment_image(notebook, image, python, base, lock, rep, progress,
+                                      cfg)
     name = name or default_name(stem if notebook else src.path.stem)
     valid_name(name)
     helpers = helper_files(Path(notebook).resolve().parent if notebook else None)
@@ -316,12 +217,8 @@ def notebook_definitions(src: ModelSource, notebook: Path, rep: Reporter) -> str
 
 def _export(img: ServingImage, name: str, model_name: str, replicas: int | None,
             folder: str | Path, rep: Reporter, trusted: list[str]) -> None:
-    try:
-        from .k8s import export_manifests  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        raise ContainerizeError(
-            "Kubernetes export is not available in this version", hint="omit --export"
-        ) from exc
+    from .k8s import export_manifests
+
     spec = {"name": name, "image": img.reference, "model_name": model_name, "port": PORT,
             # the autoscaler owns the count; --replicas N is the least it keeps
             "replicas": replicas or 1, "min_replicas": replicas or 1,
@@ -337,7 +234,7 @@ def serve_object(
     """Serve a live object: pickled by value (classes from ``__main__`` and the notebook's
     helper modules travel inside the file), then :func:`serve`."""
     from ...serving.export import save_live_object
-    from ..jobs.store import data_dir
+    from ..paths import data_dir
 
     valid_name(name)
     folder = data_dir() / "objects" / name

@@ -15,11 +15,10 @@ from __future__ import annotations
 import threading
 import time
 
-import docker.errors
 import requests
-from docker.models.containers import Container
 
-from ..engine import containers
+from ..engine import containerfiles, containers
+from ..engine.containers import Container
 from ..errors import RunError
 from ..progress import Event
 from .pod import (
@@ -36,7 +35,7 @@ from .pod import (
     start,
     url_for,
 )
-from .serve import ServeResult
+from .result import ServeResult
 from .serveimage import CODE_DIR, MODEL_DIR, MODEL_NAME
 
 STAGING = "/opt/ml/staging"
@@ -56,9 +55,9 @@ def swap_model(spec: DeploySpec, container: Container, port: int) -> ServeResult
     target = f"{staged}/{model.path.name}"
     t0 = time.monotonic()
     with spec.rep.phase("swap"):
-        containers.put_tree(container, target, model.path)
+        containerfiles.put_tree(container, target, model.path)
         for rel, path in spec.helpers:
-            containers.put_tree(container, f"{CODE_DIR}/{rel}", path)
+            containerfiles.put_tree(container, f"{CODE_DIR}/{rel}", path)
         model_name = container.labels.get(MODEL_NAME) or spec.model_name
         try:
             answer = requests.post(
@@ -104,7 +103,7 @@ def _error_text(answer: requests.Response) -> str:
 def _persist(container: Container, staged: str) -> None:
     """After a restart the container loads /opt/ml/model: make it the new model."""
     script = f"rm -rf {MODEL_DIR}/* && cp -a {staged}/. {MODEL_DIR}/"
-    code, out = container.exec_run(["sh", "-c", script], user="root")
+    code, out = containers.run_inside(container, ["sh", "-c", script], user="root")
     if code != 0:
         raise RunError(f"the new model is served but not kept for restarts: {out[-200:]!r}")
 
@@ -154,10 +153,7 @@ def wait_inside(container: Container, timeout: float) -> float:
     t0 = time.monotonic()
     stopped = False
     while time.monotonic() - t0 < timeout:
-        try:
-            code, _ = container.exec_run(["/opt/env/bin/python", "-S", "-c", _READY])
-        except docker.errors.APIError:  # it exited meanwhile
-            code = -1
+        code, _ = containers.run_inside(container, ["/opt/env/bin/python", "-S", "-c", _READY])
         if code == 0:
             return time.monotonic() - t0
         if crashed(container):
@@ -177,7 +173,7 @@ def wait_inside(container: Container, timeout: float) -> float:
 def retire(old: Container, grace: float) -> None:
     """Stop the old server gracefully (SIGTERM; SIGKILL after ``grace`` s), then remove it."""
     try:
-        old.stop(timeout=max(1, round(grace)))
+        containers.stop(old, grace)
     finally:
         containers.remove(old)
 

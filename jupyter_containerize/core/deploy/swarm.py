@@ -11,78 +11,44 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import docker.errors
-from docker.models.containers import Container
-from docker.models.services import Service
-from docker.types import (
-    EndpointSpec,
-    Healthcheck,
-    RollbackConfig,
-    ServiceMode,
-    UpdateConfig,
-)
-
 from .. import labels as labels_mod
 from ..engine import client as engine
+from ..engine import containers, services
+from ..engine.containers import Container
+from ..engine.services import SERVICE_LABEL, Service, ServiceSpec
 from ..errors import ContainerizeError, NotFoundError, RunError
 from . import admintoken
-from .local import DeploySpec, container_name, served_sha, url_for
-from .pod import LOGS
-from .serve import ServeResult
+from .pod import DeploySpec, container_name, served_sha, url_for
+from .result import ServeResult
 from .serveimage import _HEALTH, DEPLOYMENT, MODEL_NAME, PORT, ROLE_SERVING
-
-SERVICE_LABEL = "com.docker.swarm.service.name"
-SECOND = 10**9
 
 
 def is_manager() -> bool:
-    info = engine.client().info().get("Swarm") or {}
-    return bool(info.get("ControlAvailable"))
+    return bool(services.swarm_info().get("ControlAvailable"))
 
 
 def _active() -> bool:
-    info = engine.client().info().get("Swarm") or {}
-    return info.get("LocalNodeState") == "active"
+    return services.swarm_info().get("LocalNodeState") == "active"
 
 
 def _service(name: str) -> Service | None:
-    try:
-        svc = engine.client().services.get(container_name(name))
-    except docker.errors.NotFound:
-        return None
-    except docker.errors.APIError:  # not a swarm manager
+    svc = services.get(container_name(name))
+    if svc is None:
         return None
     return svc if (svc.attrs["Spec"].get("Labels") or {}).get(DEPLOYMENT) == name else None
 
 
-def _kwargs(spec: DeploySpec, replicas: int) -> dict[str, Any]:
+def _service_spec(spec: DeploySpec, replicas: int) -> ServiceSpec:
     labels = {k: v for k, v in spec.container_labels(0).items() if "deployment." not in k}
-    return {
-        "image": spec.image.reference,
-        "name": container_name(spec.name),
-        "labels": labels,
-        "container_labels": labels,
+    return ServiceSpec(
+        image=spec.image.reference, name=container_name(spec.name), labels=labels,
         # a service's replicas may run on other nodes: the admin token travels in the spec
-        "env": [f"{k}={v}" for k, v in spec.environment().items()]
+        env=[f"{k}={v}" for k, v in spec.environment().items()]
         + [f"{admintoken.ENV_VALUE}={spec.admin_token}"],
-        "log_driver": LOGS.type,
-        "log_driver_options": dict(LOGS.config),
-        "mode": ServiceMode("replicated", replicas=replicas),
-        "endpoint_spec": EndpointSpec(
-            ports=[{"Protocol": "tcp", "TargetPort": PORT, "PublishMode": "host"}]
-        ),
-        "healthcheck": Healthcheck(
-            test=["CMD", "/opt/env/bin/python", "-c", _HEALTH], interval=SECOND,
-            timeout=3 * SECOND, retries=3, start_period=int(spec.cfg.ready_timeout * SECOND),
-        ),
-        "update_config": UpdateConfig(
-            parallelism=1, delay=0, order="start-first", failure_action="rollback",
-            monitor=2 * SECOND,
-        ),
-        "rollback_config": RollbackConfig(
-            parallelism=1, delay=0, order="start-first", failure_action="pause"
-        ),
-    }
+        replicas=replicas, port=PORT,
+        health=["CMD", "/opt/env/bin/python", "-c", _HEALTH],
+        start_period=spec.cfg.ready_timeout,
+    )
 
 
 def deploy_service(spec: DeploySpec, replicas: int) -> ServeResult:
@@ -99,16 +65,8 @@ def deploy_service(spec: DeploySpec, replicas: int) -> ServeResult:
     before = (svc.attrs.get("UpdateStatus") or {}) if svc is not None else {}
     spec.admin_token = admintoken.ensure(spec.name) if svc is not None else \
         admintoken.create(spec.name)
-    kwargs = _kwargs(spec, replicas)
     with spec.rep.phase("swarm"):
-        try:
-            if svc is None:
-                svc = engine.client().services.create(**kwargs)
-            else:
-                kwargs.pop("name")
-                svc.update(**kwargs)
-        except docker.errors.APIError as exc:
-            raise RunError(f"the swarm refused the service: {exc.explanation}") from exc
+        svc = services.apply(svc, _service_spec(spec, replicas))
         image_id = engine.require_image(spec.image.reference).id
         found = converge(spec.name, image_id, replicas, spec.cfg.ready_timeout * 2, before)
     urls = [replica_url(c) for c in found]
@@ -123,16 +81,14 @@ def deploy_service(spec: DeploySpec, replicas: int) -> ServeResult:
 
 
 def replicas_of(name: str) -> list[Container]:
-    flt = {"label": f"{SERVICE_LABEL}={container_name(name)}", "status": "running"}
-    return engine.client().containers.list(filters=flt)
+    return containers.listed([f"{SERVICE_LABEL}={container_name(name)}"], running_only=True)
 
 
 def replica_url(container: Container) -> str:
-    ports = container.attrs["NetworkSettings"]["Ports"].get(f"{PORT}/tcp") or []
-    if not ports:
+    port = containers.published_port(container, PORT)
+    if port is None:
         raise RunError(f"replica {container.name} publishes no port")
-    ipv4 = [p for p in ports if ":" not in (p.get("HostIp") or "")] or ports
-    return url_for("0.0.0.0", int(ipv4[0]["HostPort"]))
+    return url_for("0.0.0.0", port)
 
 
 def _state(svc: Service) -> tuple[str, str]:
@@ -153,7 +109,7 @@ def converge(
     deadline = time.monotonic() + timeout
     svc = _service(name)
     while svc is not None and time.monotonic() < deadline:
-        svc.reload()
+        services.reload(svc)
         state, message = _state(svc)
         if state in FAILED and (svc.attrs.get("UpdateStatus") or {}) != before:
             raise RunError(
@@ -177,7 +133,7 @@ def _task_errors(name: str) -> str:
     svc = _service(name)
     if svc is None:
         return "the service is gone"
-    errors = [t["Status"].get("Err", "") for t in svc.tasks() if t["Status"].get("Err")]
+    errors = services.task_errors(svc)
     return errors[-1] if errors else "no task error reported"
 
 
@@ -201,18 +157,13 @@ def rollback(name: str, timeout: float = 120.0) -> ServeResult:
     previous = svc.attrs.get("PreviousSpec")
     if not previous:
         raise ContainerizeError(f"{name} has no previous version to roll back to")
-    api = engine.client().api
-    answer = api._post_json(  # the SDK has no rollback call; this is `docker service rollback`
-        api._url("/services/{0}/update", svc.id), data=svc.attrs["Spec"],
-        params={"version": svc.version, "rollback": "previous"},
-    )
-    api._raise_for_status(answer)
+    services.rollback(svc)
     image = previous["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
     replicas = int(previous.get("Mode", {}).get("Replicas", {}).get("Replicas", 1))
     image_id = engine.require_image(image).id
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        svc.reload()
+        services.reload(svc)
         if _state(svc)[0] == "rollback_completed":
             break
         time.sleep(0.25)
@@ -243,16 +194,16 @@ def remove_service(name: str) -> bool:
     svc = _service(name)
     if svc is None:
         return False
-    svc.remove()
+    services.remove(svc)
     return True
 
 
 def list_services() -> list[ServeResult]:
     if not _active() or not is_manager():
         return []
-    flt = {"label": [f"{labels_mod.MANAGED}=true", f"{labels_mod.ROLE}={ROLE_SERVING}"]}
     out = []
-    for svc in engine.client().services.list(filters=flt):
+    for svc in services.listed([f"{labels_mod.MANAGED}=true",
+                                f"{labels_mod.ROLE}={ROLE_SERVING}"]):
         spec = svc.attrs["Spec"]
         labels = spec.get("Labels") or {}
         name = labels.get(DEPLOYMENT, svc.name)

@@ -1,27 +1,21 @@
-"""Container-side engine helpers for runs: create, copy files in and out, wait, logs, cleanup.
+"""Containers in the engine: create, start, signal, wait, follow logs, look up, remove.
 
-Files move with put/get archive only, so a remote engine works the same.
-Every container carries ``io.jupyter-containerize.managed=true`` so a crash leaves something
-``prune`` can find.
+Files move in and out with :mod:`.containerfiles`. Every container carries
+``io.jupyter-containerize.managed=true`` so a crash leaves something ``prune`` can find.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
-from docker.types import DeviceRequest
+from docker.types import DeviceRequest, LogConfig, Mount
 
 from .. import labels
 from ..errors import RunError
@@ -29,16 +23,8 @@ from . import client as engine
 from . import podman
 
 UID = 1000
-NOISE = {"__pycache__", ".ipynb_checkpoints", ".git", ".virtual_documents"}
-# folders of the image a copy must never take over (their owner and mode stay as they are)
-SYSTEM_DIRS = {"tmp", "home", "home/jovyan", "opt", "usr", "var", "etc", "srv", "mnt", "root"}
-
-
-@dataclass
-class FileState:
-    size: int
-    mtime: float
-    sha256: str
+# containers that live on keep at most 3 x 10 MB of logs
+KEPT_LOGS = LogConfig(type=LogConfig.types.JSON, config={"max-size": "10m", "max-file": "3"})
 
 
 def device_requests(gpus: str | None) -> list[DeviceRequest]:
@@ -56,6 +42,16 @@ def device_requests(gpus: str | None) -> list[DeviceRequest]:
         ids = [d for d in spec[len("device="):].split(",") if d]
         return [DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
     raise RunError(f"--gpus {gpus!r} is not understood", hint="use all, a count, or device=0,1")
+
+
+@lru_cache(maxsize=8)
+def _version_at(endpoint: Any) -> str | None:
+    return podman.version_of(engine.client().version())
+
+
+def podman_version() -> str | None:
+    """The selected engine's Podman version, or None when it is not Podman."""
+    return _version_at(engine.endpoint())
 
 
 def create(
@@ -76,7 +72,7 @@ def create(
         options["mem_limit"] = memory
     if gpus:
         options["device_requests"] = device_requests(gpus)
-        podman.refuse_gpus()
+        podman.refuse_gpus(podman_version())
     try:
         return engine.client().containers.create(image, command, **options)
     except docker.errors.ImageNotFound as exc:
@@ -97,126 +93,6 @@ def start(container: Container) -> None:
         if "gpu" in explanation.lower():
             hint = "this engine has no GPU runtime: drop --gpus or install the NVIDIA toolkit"
         raise RunError(f"the container did not start: {explanation}", hint=hint) from exc
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes | None, mode: int) -> None:
-    info = tarfile.TarInfo(name)
-    info.uid = info.gid = UID
-    info.uname = info.gname = "jovyan"
-    info.mtime = int(time.time())
-    info.mode = mode
-    if data is None:
-        info.type = tarfile.DIRTYPE
-        tar.addfile(info)
-    else:
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-
-
-def put_bytes(container: Container, path: str, data: bytes) -> None:
-    """Write one file owned by the notebook user, creating its parent folders."""
-    put_tree(container, path, None, data)
-
-
-def put_tree(container: Container, target: str, source: Path | None, data: bytes = b"") -> None:
-    """Copy a host file or folder (or ``data``) to ``target`` in the container, as uid 1000."""
-    parts = PurePosixPath(target).parts[1:]
-    buffer = tempfile.SpooledTemporaryFile(max_size=32 << 20)
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for depth in range(1, len(parts)):
-            prefix = "/".join(parts[:depth])
-            if prefix not in SYSTEM_DIRS:
-                _add(tar, prefix, None, 0o755)
-        name = "/".join(parts)
-        if source is None:
-            _add(tar, name, data, 0o644)
-        elif source.is_dir():
-            _add(tar, name, None, 0o755)
-            for item in sorted(source.rglob("*")):
-                rel = f"{name}/{item.relative_to(source).as_posix()}"
-                if item.is_dir():
-                    _add(tar, rel, None, 0o755)
-                else:
-                    _add(tar, rel, item.read_bytes(), 0o644)
-        else:
-            _add(tar, name, source.read_bytes(), 0o644)
-    buffer.seek(0)
-    try:
-        container.put_archive("/", buffer)
-    except docker.errors.APIError as exc:
-        raise RunError(f"could not copy {target} into the container: {exc.explanation}") from exc
-
-
-def _fetch(container: Container, path: str) -> IO[bytes] | None:
-    try:
-        stream, _stat = container.get_archive(path)
-    except docker.errors.NotFound:
-        return None
-    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
-    for chunk in stream:
-        spool.write(chunk)
-    spool.seek(0)
-    return spool
-
-
-def read_file(container: Container, path: str) -> bytes | None:
-    """One file's bytes, or None when it does not exist."""
-    spool = _fetch(container, path)
-    if spool is None:
-        return None
-    with tarfile.open(fileobj=spool) as tar:
-        for member in tar:
-            if member.isfile():
-                handle = tar.extractfile(member)
-                return handle.read() if handle else None
-    return None
-
-
-def _walk(container: Container, root: str) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]:
-    spool = _fetch(container, root)
-    if spool is None:
-        return
-    with tarfile.open(fileobj=spool) as tar:
-        for member in tar:
-            rel = member.name.split("/", 1)[1] if "/" in member.name else ""
-            if not member.isfile() or not rel or NOISE & set(rel.split("/")):
-                continue
-            handle = tar.extractfile(member)
-            if handle is not None:
-                yield rel, member, handle
-
-
-def _digest(handle: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    while block := handle.read(1 << 20):
-        digest.update(block)
-    return digest.hexdigest()
-
-
-def snapshot(container: Container, root: str) -> dict[str, FileState]:
-    """path -> (size, mtime, sha256) for every file under ``root``."""
-    return {
-        rel: FileState(member.size, float(member.mtime), _digest(handle))
-        for rel, member, handle in _walk(container, root)
-    }
-
-
-def copy_changed(
-    container: Container, root: str, before: dict[str, FileState], dest: Path
-) -> list[dict[str, Any]]:
-    """Copy every file created or changed under ``root`` into ``dest``; returns artifacts."""
-    found: list[dict[str, Any]] = []
-    for rel, member, handle in _walk(container, root):
-        data = handle.read()
-        sha = hashlib.sha256(data).hexdigest()
-        old = before.get(rel)
-        if old is not None and old.sha256 == sha:
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        found.append({"path": rel, "size": member.size, "sha256": sha})
-    return found
 
 
 def wait(container: Container, timeout: float | None, cancel: threading.Event | None) -> int | str:
@@ -290,3 +166,132 @@ def remove_labelled(label_filters: dict[str, str]) -> int:
     for container in found:
         remove(container)
     return len(found)
+
+
+# ---------------------------------------------------------------- any container of ours
+
+
+def get(name_or_id: str) -> Container | None:
+    """The container of that name or ID, or None."""
+    try:
+        return engine.client().containers.get(name_or_id)
+    except docker.errors.NotFound:
+        return None
+
+
+def listed(label_filters: list[str], *, running_only: bool = False) -> list[Container]:
+    """Containers carrying every label filter (``KEY`` or ``KEY=VALUE``)."""
+    filters: dict[str, Any] = {"label": label_filters}
+    if running_only:
+        filters["status"] = "running"
+    return list(engine.client().containers.list(all=not running_only, filters=filters))
+
+
+def refresh(container: Container) -> bool:
+    """Read the container's state again; False when it is gone."""
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def create_detached(image: str, command: list[str] | None = None, **options: Any) -> Container:
+    """A created (not started) container; the engine's refusal as one line."""
+    try:
+        return engine.client().containers.create(image, command, detach=True, **options)
+    except docker.errors.ImageNotFound as exc:
+        raise RunError(f"image {image} is not in the engine",
+                       hint=f"pull it: jupyter containerize pull {image}") from exc
+    except docker.errors.APIError as exc:
+        explanation = str(exc.explanation or exc)
+        lacks = podman.lacking(explanation)
+        if lacks is not None:
+            raise RunError(lacks[0], hint=lacks[1]) from exc
+        raise RunError(f"the engine refused the container: {explanation}",
+                       hint="see the engine's message") from exc
+
+
+def start_refusal(container: Container) -> str | None:
+    """Start the container: None when it started, else what the engine said."""
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        return str(exc.explanation or exc)
+    return None
+
+
+def stop(container: Container, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds (a container gone needs no stopping; the
+    caller removes it in any case)."""
+    try:
+        container.stop(timeout=max(1, round(grace)))
+    except docker.errors.APIError:
+        pass
+
+
+def signal(container: Container, name: str) -> None:
+    """Send the signal ``name``; a container gone or not running has nothing to signal."""
+    try:
+        container.kill(signal=name)
+    except docker.errors.APIError as exc:
+        if exc.status_code not in (404, 409):
+            raise RunError(f"the engine could not signal the container: {exc.explanation}",
+                           hint="see the engine's message") from exc
+
+
+def run_inside(container: Container, command: list[str], user: str = "") -> tuple[int, bytes]:
+    """(exit code, output) of ``command`` in the running container; -1 when it has exited."""
+    try:
+        code, out = container.exec_run(command, user=user)
+    except docker.errors.APIError:
+        return -1, b""
+    return int(code if code is not None else -1), bytes(out or b"")
+
+
+def tail_logs(container: Container, lines: int) -> str | None:
+    """The last lines the container printed; None when the engine cannot say."""
+    try:
+        return bytes(container.logs(tail=lines)).decode("utf-8", "replace")
+    except docker.errors.APIError:
+        return None
+
+
+def bind_mount(source: str, target: str, read_only: bool = True) -> Mount:
+    """A bind mount of this machine's ``source`` at ``target``."""
+    return Mount(target, source, type="bind", read_only=read_only)
+
+
+def published_port(container: Container, port: int) -> int | None:
+    """The host port the container publishes ``port`` on (its first IPv4 one)."""
+    found = ((container.attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(
+        f"{port}/tcp") or []
+    ipv4 = [p for p in found if ":" not in (p.get("HostIp") or "")] or found
+    return int(ipv4[0]["HostPort"]) if ipv4 else None
+
+
+def engine_picked_port(image: str, port: int, host: str, labels_: dict[str, str]) -> int:
+    """A host port the engine picks as free for ``port`` (a throwaway container asks it)."""
+    probe = create_detached(image, ["true"], ports={f"{port}/tcp": (host, None)},
+                            labels={labels.MANAGED: "true", **labels_})
+    try:
+        refused = start_refusal(probe)
+        if refused is not None:
+            raise RunError(f"the engine could not publish a port: {refused}",
+                           hint="see the engine's message")
+        probe.reload()
+        picked = published_port(probe, port)
+        if picked is None:
+            raise RunError("the engine published no port", hint="see the engine's message")
+        return picked
+    finally:
+        remove(probe)
+
+
+def security_options() -> list[str] | None:
+    """The engine's security options (``rootless`` among them); None when it does not say."""
+    try:
+        return [str(opt) for opt in engine.client().info().get("SecurityOptions") or []]
+    except Exception:  # an engine that does not answer says nothing
+        return None
+

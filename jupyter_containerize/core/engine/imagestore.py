@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import BuildError
 from ..paths import cache_dir, write_atomic
+from . import archive
 
 LAYER_STORE = "layer store"
 CONTAINERD = "containerd image store"
@@ -260,7 +261,6 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
          held: Holding | None = None) -> Loaded:
     """Load images made of ``base_ref``'s layers and ours into the engine, complete, sending
     only the bytes its store does not provably hold."""
-    from ..image import layers
     from . import client as engine
 
     held = held or engine_state()
@@ -269,23 +269,23 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
     sources = base_sources(base_diffs)
     sizes = {d: n for d in base_diffs if (n := known_size(held.engine_id, d)) is not None}
     try:
-        plan = layers.plan_archive(images, held, sources, sizes)
+        plan = archive.plan_archive(images, held, sources, sizes)
     except LookupError:
         sources.update(export(base_ref, work)[1])
-        plan = layers.plan_archive(images, held, sources, sizes)
+        plan = archive.plan_archive(images, held, sources, sizes)
     try:
-        engine.load_archive(layers.stream_archive(plan))
+        engine.load_archive(archive.stream_archive(plan))
     except BuildError as exc:
         # a layer it held went away meanwhile (another client removed images): send all
         log(f"loading without the layers the engine held failed ({exc.message}); "
             "sending every layer")
         sources.update(export(base_ref, work)[1])
-        plan = layers.plan_archive(images, Holding(held.kind, engine_id=held.engine_id),
+        plan = archive.plan_archive(images, Holding(held.kind, engine_id=held.engine_id),
                                    sources, sizes)
-        engine.load_archive(layers.stream_archive(plan))
+        engine.load_archive(archive.stream_archive(plan))
     for img in images:
         held.add(img.config["rootfs"]["diff_ids"], plan.sizes)
-    loaded = Loaded(held.kind, [layers.image_id(img.config) for img in images],
+    loaded = Loaded(held.kind, [archive.image_id(img.config) for img in images],
                     [plan.manifest_digest(i) for i in range(len(images))])
     keep(images, [m for _, m in plan.manifests])
     if held.kind == CONTAINERD:
@@ -299,10 +299,8 @@ def load(images: list[Any], base_ref: str, work: Path, log: Any,
 def keep(images: list[Any], manifests: list[bytes | None] | None = None) -> None:
     """Keep images' configs, manifests and our layers in our store: a push reads them from
     there, whatever engine (or none) is configured."""
-    from ..image import layers
-
     for img in images:
-        add_blob_bytes(layers.config_bytes(img.config))
+        add_blob_bytes(archive.config_bytes(img.config))
         for la in img.layers:
             if la.path is not None and la.path.exists():
                 add_blob_file(la.path, la.diff_id)

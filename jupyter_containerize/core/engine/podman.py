@@ -10,7 +10,6 @@ container for 1048576 open files, above many hosts' hard limit).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from ..errors import ContainerizeError, RunError
@@ -24,27 +23,9 @@ def version_of(version: dict[str, Any]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=8)
-def _version_at(endpoint: Any) -> str | None:
-    from . import client as engine
-
-    return version_of(engine.client().version())
-
-
-def podman_version() -> str | None:
-    """The selected engine's Podman version, or None when it is not Podman."""
-    from . import client as engine
-
-    return _version_at(engine.endpoint())
-
-
-def is_podman() -> bool:
-    return podman_version() is not None
-
-
-def refuse_replicas() -> None:
-    """``--replicas`` makes a Docker Swarm service: Podman has no Swarm."""
-    version = podman_version()
+def refuse_replicas(version: str | None) -> None:
+    """``--replicas`` makes a Docker Swarm service: Podman (``version``, None for another
+    engine) has no Swarm."""
     if version is not None:
         raise ContainerizeError(
             f"the engine is Podman {version}, which has no Docker Swarm for --replicas",
@@ -53,9 +34,8 @@ def refuse_replicas() -> None:
         )
 
 
-def refuse_gpus() -> None:
+def refuse_gpus(version: str | None) -> None:
     """Podman's Docker API accepts device requests and ignores them: no GPU would be given."""
-    version = podman_version()
     if version is not None:
         raise RunError(
             f"the engine is Podman {version}, whose Docker API ignores --gpus (device "

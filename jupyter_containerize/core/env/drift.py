@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..image.build import next_lock
 from ..models import EnvironmentSpec
+from .freezing import next_lock
 from .lock import diff_locks, lock_path, read_lock
 
 DEFAULT_PLATFORM = "linux/amd64"

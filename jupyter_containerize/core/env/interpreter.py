@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import PythonNotFoundError
+from ..errors import ContainerizeError, PythonNotFoundError
+from .notebook import kernelspec_of
 
 MINIMUM = (3, 9)
 PROBE_TIMEOUT = 30.0
@@ -49,8 +50,6 @@ def interpreter_for(python: str | None, notebook: str | Path | None) -> str:
     try:
         return check_python(exe)
     except PythonNotFoundError as exc:  # say whose interpreter it is
-        from .notebook import kernelspec_of
-
         name = kernelspec_of(notebook)[0].get("name")
         raise PythonNotFoundError(
             f"the notebook's kernel {name!r}: {exc.message}",
@@ -60,8 +59,6 @@ def interpreter_for(python: str | None, notebook: str | Path | None) -> str:
 
 def kernel_interpreter(notebook: Path) -> str:
     """The interpreter the notebook's kernelspec starts; raises when it cannot be found."""
-    from .notebook import kernelspec_of
-
     spec, nbformat = kernelspec_of(notebook)
     name = str(spec.get("name") or "")
     if not name:
@@ -201,3 +198,15 @@ def _last_line(text: str) -> str:
 
 
 __all__ = ["interpreter_for", "kernel_interpreter", "check_python", "MINIMUM"]
+
+
+def kernel_python(notebook_path: str | Path) -> str | None:
+    """The interpreter of the kernelspec the notebook names, or None when it cannot be found
+    (:func:`kernel_interpreter` says why).
+
+    Host side (imports jupyter_client); the capture itself is ``lock.capture_python``.
+    """
+    try:
+        return kernel_interpreter(Path(notebook_path))
+    except ContainerizeError:
+        return None

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
-from ..image import installer
 from ..paths import cache_dir
+from . import uv as installer
 
 # how a wheel is made from a source (what is copied, how the zip is normalized): a new value
 # builds every local project again

@@ -8,27 +8,33 @@ its requirements). Installed metadata maps modules to distributions; nothing is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ..errors import ContainerizeError, InstallError, NotFoundError, PythonNotFoundError
-from ..image.installer import platform_tag, run_uv
+from ..errors import ContainerizeError, InstallError, PythonNotFoundError
 from ..models import Distribution, EnvironmentSpec, normalize
+from ..options import DEFAULT_PLATFORM, LOCK_MODES
+from .lockfile import (
+    LOCK_VERSION,
+    diff_locks,
+    lock_bytes,
+    lock_path,
+    lock_sha256,
+    read_lock,
+    requirements_view,
+    write_lock,
+)
+from .preflight import PINNED_SOURCES, captured_platform, index_pins, preflight
+from .uv import platform_tag, run_uv, uv_reason
 
-LOCK_VERSION = 1
 CAPTURE_SCRIPT = Path(__file__).with_name("capture.py")
-_PINNED_SOURCES = ("index", "conda", "unknown")
-_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # Modules of older Pythons' standard library that newer ones no longer list.
 _OLD_STDLIB = {
     "asynchat", "asyncore", "binhex", "cgi", "cgitb", "crypt", "distutils", "imghdr", "imp",
@@ -36,12 +42,6 @@ _OLD_STDLIB = {
     "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib",
 }  # fmt: skip
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | _OLD_STDLIB
-
-
-def lock_path(notebook: str | Path) -> Path:
-    """``<notebook stem>.lock.json`` beside the notebook."""
-    notebook = Path(notebook)
-    return notebook.with_name(notebook.stem + ".lock.json")
 
 
 def capture_python(python: str, timeout: float = 60.0) -> EnvironmentSpec:
@@ -171,7 +171,7 @@ def make_lock(
     spec: EnvironmentSpec,
     mode: str = "full",
     notebook_imports: Iterable[str] = (),
-    platform: str = "linux/amd64",
+    platform: str = DEFAULT_PLATFORM,
     *,
     notebook_dir: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -180,8 +180,9 @@ def make_lock(
     ``notebook_dir`` makes local and editable paths relative to the notebook's folder and
     keeps modules that live there (helper files) from being reported as unprovided.
     """
-    if mode not in ("full", "imported"):
-        raise ContainerizeError(f"lock mode {mode!r} is not one of full, imported")
+    if mode not in LOCK_MODES:
+        raise ContainerizeError(f"lock mode {mode!r} is not one of {', '.join(LOCK_MODES)}",
+                                hint=f"pass --lock {LOCK_MODES[0]} or --lock {LOCK_MODES[1]}")
     warnings: list[str] = []
     folder = Path(notebook_dir).resolve() if notebook_dir else None
     notebook_imports = sorted(set(notebook_imports))
@@ -305,87 +306,6 @@ def _project_path(dist: Distribution, folder: Path | None, warnings: list[str]) 
     return str(path)
 
 
-def lock_bytes(lock: dict[str, Any]) -> bytes:
-    """The lock's canonical bytes: sorted keys, two-space indent, one final newline."""
-    return (json.dumps(lock, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def lock_sha256(lock: dict[str, Any]) -> str:
-    return hashlib.sha256(lock_bytes(lock)).hexdigest()
-
-
-def write_lock(lock: dict[str, Any], path: str | Path) -> Path:
-    """Write the lock's canonical bytes (atomically: a temporary file, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(lock_bytes(lock))
-    tmp.replace(path)
-    return path
-
-
-def read_lock(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    hint = "run `jupyter containerize freeze NOTEBOOK` to write it"
-    if not path.is_file():
-        raise NotFoundError(f"lock {path} does not exist", hint=hint)
-    try:
-        lock = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as exc:
-        raise ContainerizeError(f"lock {path} is not valid JSON", hint=hint) from exc
-    if not isinstance(lock, dict) or lock.get("lock_version") != LOCK_VERSION:
-        raise ContainerizeError(f"lock {path} is not a version {LOCK_VERSION} lock", hint=hint)
-    return lock
-
-
-def diff_locks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Human lines for what changed: ``+ name ver``, ``- name ver``, ``~ name a -> b``."""
-    lines = []
-    for label, a, b in (
-        ("python", old["python"].get("version"), new["python"].get("version")),
-        ("platform", old.get("platform"), new.get("platform")),
-        ("mode", old.get("mode"), new.get("mode")),
-    ):
-        if a != b:
-            lines.append(f"~ {label} {a} -> {b}")
-    before = {normalize(p["name"]): p for p in old.get("packages", [])}
-    after = {normalize(p["name"]): p for p in new.get("packages", [])}
-    for key in sorted(before.keys() | after.keys()):
-        was, now = before.get(key), after.get(key)
-        if now is None:
-            lines.append(f"- {was['name']} {was['version']}")  # type: ignore[index]
-        elif was is None:
-            lines.append(f"+ {now['name']} {now['version']}")
-        elif was["version"] != now["version"]:
-            lines.append(f"~ {now['name']} {was['version']} -> {now['version']}")
-        elif was["requirement"] != now["requirement"]:
-            lines.append(f"~ {now['name']} {now['version']}: {_req_text(was)} -> {_req_text(now)}")
-    return lines
-
-
-def _req_text(package: dict[str, Any]) -> str:
-    req = package["requirement"]
-    if not isinstance(req, dict):
-        return str(req)
-    path = req["path"] if req["path"].startswith(("/", ".")) else f"./{req['path']}"
-    return ("-e " if package.get("source") == "editable" else "") + path
-
-
-def requirements_view(lock: dict[str, Any]) -> str:
-    """The lock's pins as a plain requirements.txt (paths relative to the notebook's folder)."""
-    head = f"# {lock['mode']} lock for Python {lock['python']['version']} on {lock['platform']}"
-    lines = [head] + [_req_text(p) for p in lock.get("packages", [])]
-    return "\n".join(lines) + "\n"
-
-
-def _pins(lock: dict[str, Any]) -> dict[str, str]:
-    """Normalized name -> ``name==version`` for the lock's packages that come from an index."""
-    return {
-        normalize(p["name"]): p["requirement"]
-        for p in lock["packages"]
-        if p["source"] in _PINNED_SOURCES and isinstance(p["requirement"], str)
-    }
-
-
 def compile_requirements(
     requirements: list[str], constraints: list[str], python_version: str, platform: str
 ) -> dict[str, str]:
@@ -400,7 +320,7 @@ def compile_requirements(
     if done.returncode != 0:
         raise InstallError(
             f"{', '.join(requirements)} cannot be resolved against the lock's pins: "
-            f"{_uv_reason(done.stderr)}",
+            f"{uv_reason(done.stderr)}",
             hint="install it in the kernel's environment and freeze again",
         )
     found = {}
@@ -411,19 +331,13 @@ def compile_requirements(
     return found
 
 
-def _uv_reason(stderr: str) -> str:
-    lines = [line.strip(" ×╰─▶") for line in stderr.splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(("Using ", "Resolved "))]
-    return " ".join(useful[-3:]) or "uv failed"
-
-
 def add_ipykernel(lock: dict[str, Any], spec: EnvironmentSpec) -> None:
     """Add ipykernel and what it needs, resolved against the lock's and the kernel's pins."""
-    pins = _pins(lock)
+    pins = index_pins(lock)
     env_pins = {
         normalize(d.name): f"{d.name}=={d.version}"
         for d in spec.distributions
-        if d.source in _PINNED_SOURCES
+        if d.source in PINNED_SOURCES
     }
     resolved = compile_requirements(
         ["ipykernel"], sorted({**env_pins, **pins}.values()), spec.python_minor, lock["platform"]
@@ -441,55 +355,8 @@ def add_ipykernel(lock: dict[str, Any], spec: EnvironmentSpec) -> None:
         lock["added"].append(f"{key}=={version}")
 
 
-def preflight(lock: dict[str, Any], platform: str, *, force: bool = False) -> list[str]:
-    """Names of the lock's index packages that have no wheel for ``platform``.
-
-    Checked only when the captured system/machine differs from ``platform`` (or ``force``):
-    one batched ``uv pip install --dry-run --no-deps --only-binary :all:``, then again
-    without each package uv names, until it passes.
-    """
-    if not force and captured_platform(lock) == platform:
-        return []
-    tag = platform_tag(platform)
-    remaining = _pins(lock)
-    minor = ".".join(str(lock["python"]["version"]).split(".")[:2])
-    missing: list[str] = []
-    while remaining:
-        done = _dry_run(list(remaining.values()), tag, minor)
-        if done.returncode == 0:
-            break
-        text = done.stderr.lower()
-        named = [k for k, r in remaining.items() if re.search(_pin_pattern(k, r), text)]
-        if not named:
-            raise InstallError(
-                f"cannot check packages for {platform}: {_uv_reason(done.stderr)}",
-                hint="check access to the package index",
-            )
-        for key in named:
-            missing.append(remaining.pop(key).split("==")[0])
-    return sorted(missing, key=normalize)
-
-
-def _pin_pattern(key: str, requirement: str) -> str:
-    version = requirement.split("==", 1)[1]
-    name = r"[-_.]".join(re.escape(part) for part in key.split("-"))
-    return rf"(?<![\w.-]){name}==\s*{re.escape(version.lower())}(?![\w.+-])"
-
-
-def _dry_run(pins: list[str], tag: str, minor: str) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        return run_uv(
-            ["pip", "install", "--dry-run", "--no-deps", "--only-binary", ":all:",
-             "--python-platform", tag, "--python-version", minor,
-             "--target", str(Path(tmp, "target")), "-r", "requirements.txt"],
-            {"requirements.txt": pins},
-            timeout=300,
-        )  # fmt: skip
-
-
-def captured_platform(lock: dict[str, Any]) -> str:
-    """The captured interpreter's platform in the image form (``linux/amd64``)."""
-    python = lock.get("python", {})
-    system = str(python.get("system", "")).lower()
-    machine = str(python.get("machine", ""))
-    return f"{system}/{_MACHINES.get(machine.lower(), machine)}"
+# the lock file's functions and the platform check, where callers of the lock look for them
+__all__ = [
+    "LOCK_VERSION", "captured_platform", "diff_locks", "lock_bytes", "lock_path", "lock_sha256",
+    "preflight", "read_lock", "requirements_view", "write_lock",
+]

@@ -273,18 +273,3 @@ def kernel_name(path: str | Path) -> str | None:
     spec = (data.get("metadata") or {}).get("kernelspec") or {} if isinstance(data, dict) else {}
     name = spec.get("name") if isinstance(spec, dict) else None
     return str(name) if name else None
-
-
-def kernel_python(notebook_path: str | Path) -> str | None:
-    """The interpreter of the kernelspec the notebook names, or None when it cannot be found
-    (``interpreter.kernel_interpreter`` says why).
-
-    Host side (imports jupyter_client); the capture itself is ``lock.capture_python``.
-    """
-    from ..errors import ContainerizeError
-    from .interpreter import kernel_interpreter
-
-    try:
-        return kernel_interpreter(Path(notebook_path))
-    except ContainerizeError:
-        return None

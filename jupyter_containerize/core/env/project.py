@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ContextTooLargeError
+from .secretdetect import SECRET_PATTERNS as SECRET_PATTERNS  # run.reproduce reads it here
 
 NOISE_DIRS = {
     ".git",
@@ -61,16 +62,6 @@ CREDENTIAL_DIRS = {".aws", ".ssh", ".gnupg", ".kube", ".azure", ".config/gcloud"
 CREDENTIAL_IN_DIR = {(".docker", "config.json"), (".kube", "config")}
 
 # kept for the modules that mask credentials in text (reproduction reports)
-SECRET_PATTERNS = {
-    "AWS access key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    "private key": re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
-    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
-    "Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b"),
-    "API key (sk-)": re.compile(r"\bsk-(?:proj-|live-|test-)?[A-Za-z0-9]{20,}\b"),
-    "Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
-    "Google API key": re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    "bearer token": re.compile(r"\bBearer\s+[A-Za-z0-9._\-]{24,}"),
-}
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 
 

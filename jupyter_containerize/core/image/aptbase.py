@@ -17,7 +17,7 @@ import tarfile
 from .. import labels
 from ..engine import client as engine
 from ..progress import Reporter
-from .baseimage import BaseImage
+from .base.model import BaseImage
 
 # Not labels.ROLE "base": a base with system packages serves only the notebooks that ask for
 # them, so it must never be picked as the base of another build.

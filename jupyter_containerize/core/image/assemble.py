@@ -21,30 +21,8 @@ from ..errors import BuildError
 from ..models import BuildResult
 from ..paths import cache_dir
 from . import imagefs, installer, layers, layerstream
-from .build import RENDERER_VERSION
-
-_SMOKE = """
-import importlib, json, sys
-failed = {}
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-    except BaseException as exc:
-        failed[name] = "%s: %s" % (type(exc).__name__, exc)
-print(json.dumps(failed))
-"""
-
-LIBRARY_PACKAGES = {
-    "libgomp.so.1": "libgomp1",
-    "libGL.so.1": "libgl1",
-    "libglib-2.0.so.0": "libglib2.0-0",
-    "libgthread-2.0.so.0": "libglib2.0-0",
-    "libsndfile.so": "libsndfile1",
-    "libpq.so.5": "libpq5",
-    "libstdc++.so.6": "libstdc++6",
-    "libX11.so.6": "libx11-6",
-    "libxml2.so.2": "libxml2",
-}
+from .importcheck import smoke_test
+from .plan import RENDERER_VERSION
 
 
 def assemble(
@@ -257,40 +235,3 @@ def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> l
     meta.write_text(json.dumps({"diff_id": layer.diff_id, "size": layer.size}))
     layer.comment = comment
     return layer
-
-
-def _broken(module: str, error: str) -> bool:
-    """A failure that means the image is broken, not an optional dependency left out."""
-    if "shared object" in error or "ELF" in error:
-        return True
-    if f"No module named '{module}'" in error:
-        return True  # the distribution's own module is not there
-    return "ImportError" in error and "No module named" not in error
-
-
-def smoke_test(reference: str, modules: list[str]) -> None:
-    """Import new distributions' top-level modules in the image; fail with the fix."""
-    if not modules:
-        return
-    code, out = engine.run_once(reference, [f"{imagefs.ENV}/bin/python", "-c", _SMOKE, *modules])
-    judge(out, "in the image")
-
-
-def judge(out: str, where: str) -> None:
-    """Read the import check's report; a module that cannot import fails with the fix."""
-    try:
-        failed = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError) as exc:
-        raise BuildError(f"the smoke test could not run {where}: {out[-300:]}") from exc
-    hard = {m: e for m, e in failed.items() if _broken(m, e)}
-    if hard:
-        name, err = next(iter(hard.items()))
-        lib = next((lib for lib in LIBRARY_PACKAGES if lib.split(".so")[0] in err), None)
-        fix = (
-            f"add {LIBRARY_PACKAGES[lib]} to apt.txt beside the notebook"
-            if lib
-            else "pin a version with a wheel for the image's platform"
-        )
-        raise BuildError(
-            f"module {name} does not import {where}: {err}", hint=fix, failed=hard
-        )

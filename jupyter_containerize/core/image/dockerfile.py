@@ -11,11 +11,15 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
 from ..env import localproject
+from ..env.lock import lock_path
 from ..errors import BuildError
 from ..models import BuildResult
+from ..options import DEFAULT_PLATFORM
 from . import imagefs, installer
+from .plan import BuildPlan
 
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -135,7 +139,7 @@ def write_context(dest: Path, plan_like: dict[str, Any]) -> None:
 
 
 def _context(
-    plan: Any, dest: Path, labels: dict[str, str] | None, for_reading: bool = False
+    plan: BuildPlan, dest: Path, labels: dict[str, str] | None, for_reading: bool = False
 ) -> None:
     wheels = local_wheels(plan.root, plan.lock)
     has_ca = Path(HOST_CA).exists()
@@ -159,22 +163,24 @@ def _context(
     )
 
 
-def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
+def eject(
+    nb_path: Path, lock: dict, dest: Path, *, config: ContainerizeConfig | None = None
+) -> Path:
     """`freeze --dockerfile DIR`: write the Dockerfile and its context for a user to read."""
-    from ..config import load_config
     from ..progress import Reporter
-    from .baseimage import find_base
-    from .build import _Plan, lock_path_for
+    from .base.find import find_base
 
-    base = find_base(engine.client(), lock["python"]["version"], None)
-    plan = _Plan(
+    cfg = resolve(config)
+    installer.use_index(cfg.index_url)
+    base = find_base(engine.client(), lock["python"]["version"], cfg.base_image or None)
+    plan = BuildPlan(
         nb_path,
         None,
         lock,
-        lock_path_for(nb_path),
+        lock_path(nb_path),
         base,
-        lock.get("platform") or "linux/amd64",
-        load_config(),
+        lock.get("platform") or cfg.platform or DEFAULT_PLATFORM,
+        cfg,
         Reporter(None),
         False,
     )
@@ -183,7 +189,7 @@ def eject(nb_path: Path, lock: dict, dest: Path) -> Path:
     return dest / "Dockerfile"
 
 
-def classic(plan: Any, reference: str, author: str | None, result: BuildResult) -> None:
+def classic(plan: BuildPlan, reference: str, author: str | None, result: BuildResult) -> None:
     """The Docker SDK's classic builder, from the rendered context."""
     import tempfile
 

@@ -8,54 +8,45 @@ from these folders, so adding a package installs and packs only that package.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from pathlib import Path
 
+from ..env.uv import (
+    bare_url,
+    index_url,
+    platform_tag,
+    run_uv,
+    shown_url,
+    use_index,
+    uv_bin,
+)
 from ..errors import InstallError
 from ..models import normalize
 from ..paths import cache_dir
 
 # what an installed folder holds (bytecode policy, layout): a new value starts a new store
 STORE_VERSION = "v3"  # v3: bytecode the same on every host
-_ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
-NEWEST_MANYLINUX = (2, 40)  # the newest glibc tag the installer knows
-
-
-def platform_tag(platform: str, glibc: str | None = None) -> str:
-    """uv's --python-platform for an image platform whose C library is ``glibc`` (the
-    base image's): the newest manylinux wheels it can run, never an older, fatter fallback."""
-    arch = _ARCH.get(platform)
-    if arch is None:
-        known = ", ".join(sorted(_ARCH))
-        raise InstallError(f"platform {platform} is not supported", hint=f"use {known}")
-    try:
-        major, minor = (int(x) for x in (glibc or "2.28").split(".")[:2])
-    except ValueError:
-        major, minor = 2, 28
-    major, minor = min((major, minor), NEWEST_MANYLINUX)
-    return f"{arch}-manylinux_{major}_{minor}"
 
 # Bytecode for every module but the packages' own test suites (which a notebook does not
-# import): hash-based, so it stays valid whatever the files' times are in the image.
+# import): hash-based, so it stays valid whatever the files' times are in the image. Prints the
+# modules that do not compile (a file of another Python's syntax, a template named .py).
 _COMPILE = """
-import multiprocessing, os, re, sys, py_compile
-mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+import compileall, multiprocessing, os, re, sys
+mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
 skip = re.compile(r"(^|/)(tests?|testing)/")
 site, dest = sys.argv[1], sys.argv[2]
 
 def compile_chunk(jobs):
-    for src, shown in jobs:
-        py_compile.compile(src, dfile=shown, invalidation_mode=mode, quiet=2)
+    return [ddir + "/" + os.path.basename(src) for src, ddir in jobs
+            if not compileall.compile_file(src, ddir=ddir, force=True, quiet=2,
+                                           invalidation_mode=mode)]
 
 chunks = []
 for d in sys.argv[3:]:
@@ -66,23 +57,18 @@ for d in sys.argv[3:]:
         if skip.search(rel + "/"):
             dirs[:] = []
             continue
-        jobs += [(os.path.join(root, f), dest + "/" + (rel + "/" if rel != "." else "") + f)
-                 for f in sorted(files) if f.endswith(".py")]
+        ddir = dest + ("/" + rel if rel != "." else "")
+        jobs += [(os.path.join(root, f), ddir) for f in sorted(files) if f.endswith(".py")]
     chunks += [jobs[i:i + 256] for i in range(0, len(jobs), 256)]
 if __name__ == "__main__":
     # each chunk (a distribution's files in sorted order) in a fresh fork of this process:
     # marshal's output depends on what the process compiled before, so this makes the
     # bytecode, and the layers, the same on every run and every machine
     with multiprocessing.get_context("fork").Pool(maxtasksperchild=1) as pool:
-        pool.map(compile_chunk, chunks, chunksize=1)
+        for failed in pool.map(compile_chunk, chunks, chunksize=1):
+            for shown in failed:
+                print(shown)
 """
-
-
-@functools.cache
-def uv_bin() -> str:
-    from uv import find_uv_bin
-
-    return str(find_uv_bin())
 
 
 def dist_key(name: str, version: str, requirement: str) -> str:
@@ -98,65 +84,6 @@ def store(python_minor: str, platform: str, glibc: str | None = None) -> Path:
     path = cache_dir() / "dists" / f"py{python_minor}-{tag}-{STORE_VERSION}"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-_INDEX_VARS = ("UV_INDEX_URL", "PIP_INDEX_URL")
-# ContainerizeConfig.index_url of the build or serve under way in this thread (use_index)
-_CONFIGURED_INDEX: ContextVar[str] = ContextVar("jupyter_containerize_index_url", default="")
-
-
-def use_index(url: str) -> None:
-    """Make ``url`` (``ContainerizeConfig.index_url``; empty: none) the index of the image
-    installs that follow in this thread; each build, freeze and serve sets its own."""
-    _CONFIGURED_INDEX.set(url)
-
-
-def index_url() -> str | None:
-    """The package index for image installs: the configured one, else an http(s) index the
-    host's UV_INDEX_URL / PIP_INDEX_URL names (never a file://), else none (PyPI)."""
-    for url in (_CONFIGURED_INDEX.get(), *(os.environ.get(v, "") for v in _INDEX_VARS)):
-        if url.startswith(("http://", "https://")):
-            return url
-    return None
-
-
-def bare_url(url: str, user: str = "") -> str:
-    """``url`` without its user and password (``user``, when given, stands in their place)."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
-
-
-def shown_url(url: str) -> str:
-    """``url`` fit for a message or a log: any user and password replaced by ``***``."""
-    return bare_url(url, user="***")
-
-
-def run_uv(
-    args: list[str], files: dict[str, list[str]] | None = None, timeout: float | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``uv ARGS`` as every image install runs it: no uv configuration files of the user's,
-    the user's index given through the environment (so its credentials never show in a
-    process list), and each argument named in ``files`` replaced by a temporary file holding
-    those lines."""
-    env = {**os.environ, "UV_NO_CONFIG": "1"}
-    url = index_url()
-    if url:
-        env["UV_INDEX_URL"] = url
-    with tempfile.TemporaryDirectory(prefix="jc-uv-") as tmp:
-        cmd = [uv_bin()]
-        for arg in args:
-            if files and arg in files:
-                path = Path(tmp, arg)
-                path.write_text("\n".join(files[arg]) + "\n")
-                arg = str(path)
-            cmd.append(arg)
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise InstallError(f"uv could not run: {exc}", hint="reinstall the uv package") from exc
 
 
 def missing(requirements: dict[str, str], python_minor: str, platform: str,
@@ -209,7 +136,7 @@ def ensure(
                 split = _split(target, Path(tmp) / f"split{i}", python_minor)
                 by_name = {_requirement_name(todo[k]): k for k in run}
                 keys = {by_name.get(name, name): folder for name, folder in split.items()}
-                _place(list(keys.items()), root, compile_python, python_minor)
+                _place(list(keys.items()), root, compile_python, python_minor, log)
                 if on_wave is not None:
                     on_wave(run)
     absent = [r for k, r in requirements.items() if not (root / k).is_dir()]
@@ -219,13 +146,17 @@ def ensure(
 
 
 def _place(folders: list[tuple[str, Path]], root: Path, compile_python: str | None,
-           python_minor: str) -> None:
+           python_minor: str, log: Callable[[str], None] = lambda s: None) -> None:
     """Compile installed folders and move them into the store under their keys."""
     if not folders:
         return
     if compile_python:
-        _compile(compile_python, f"lib/python{python_minor}/site-packages",
-                 [folder for _, folder in folders])
+        failed = _compile(compile_python, f"lib/python{python_minor}/site-packages",
+                          [folder for _, folder in folders])
+        if failed:
+            shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if failed[5:] else "")
+            log(f"{len(failed)} module(s) do not compile for Python {python_minor} and are "
+                f"left without bytecode: {shown}")
     for key, folder in folders:
         if (root / key).exists():
             shutil.rmtree(root / key)
@@ -305,14 +236,25 @@ def _split(target: Path, out: Path, python_minor: str) -> dict[str, Path]:
     return result
 
 
-def _compile(python: str, site: str, folders: list[Path]) -> None:
-    """Byte-compile with an interpreter of the image's minor (hash-based, deterministic)."""
+def _compile(python: str, site: str, folders: list[Path]) -> list[str]:
+    """Byte-compile with an interpreter of the image's minor (hash-based, deterministic);
+    return the modules (paths under ``site``) that do not compile."""
     dest = "/opt/env/" + site
-    subprocess.run(
+    proc = subprocess.run(
         # -I -S: the same starting state whatever environment the interpreter belongs to
-        [python, "-I", "-S", "-c", _COMPILE, site, dest, *map(str, folders)], check=False,
-        capture_output=True
+        [python, "-I", "-S", "-c", _COMPILE, site, dest, *map(str, folders)],
+        capture_output=True, text=True,
     )
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+        raise InstallError(
+            f"byte-compiling {', '.join(f.name for f in folders)} with {python} failed: {last}",
+            hint=f"{python} compiles the image's bytecode: make `{python} -c 'import "
+            "compileall, multiprocessing'` run, then build again",
+            log="\n".join(lines[-20:]),
+        )
+    return [ln.removeprefix(dest + "/") for ln in proc.stdout.splitlines() if ln.strip()]
 
 
 def compile_python_for(python_minor: str, preferred: str | None) -> str | None:
@@ -346,3 +288,9 @@ def resolve(requirements: list[str], python_minor: str, platform: str) -> list[s
     if proc.returncode != 0:
         raise _install_error(proc.stderr, platform)
     return [ln.strip() for ln in proc.stdout.splitlines() if ln.strip() and "==" in ln]
+
+
+__all__ = [
+    "STORE_VERSION", "bare_url", "compile_python_for", "dist_key", "ensure", "index_url",
+    "missing", "platform_tag", "resolve", "run_uv", "shown_url", "store", "use_index", "uv_bin",
+]

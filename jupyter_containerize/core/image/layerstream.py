@@ -21,8 +21,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from .. import labels as labels_mod
 from ..engine import imagestore
 from ..errors import ContainerizeError
@@ -97,10 +95,7 @@ class LayerStream:
 
     def remove_partials(self) -> None:
         """Remove the partial images (their layers stay: the build's images hold them)."""
-        from ..engine import client as engine
+        from ..engine import images
 
         for tag in self.tags:
-            try:
-                engine.client().images.remove(tag, noprune=False)
-            except (docker.errors.APIError, *engine.CONNECTION_ERRORS):
-                continue  # gone already, or the engine went away: prune finds it
+            images.remove_quietly(tag)  # gone already, or the engine went away: prune finds it

@@ -21,6 +21,7 @@ from ..errors import BuildError
 from ..models import BuildResult
 from ..paths import cache_dir, write_atomic
 from . import imagefs, installer, layers
+from .importcheck import SMOKE, judge
 
 HOST_PLATFORMS = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64",
                   "arm64": "linux/arm64"}
@@ -44,8 +45,6 @@ def _remember_checked(digests: list[str]) -> None:
 def import_check(plan: Any, folders: list[Path], modules: list[str]) -> str | None:
     """Import ``modules`` over the image's site-packages with a local interpreter of the
     image's Python; returns why it could not run, or None when it ran and passed."""
-    from .assemble import _SMOKE, judge
-
     minor = plan.minor
     here = HOST_PLATFORMS.get(host_platform.machine().lower(), "")
     if host_platform.system() != "Linux" or here != plan.platform:
@@ -61,7 +60,7 @@ def import_check(plan: Any, folders: list[Path], modules: list[str]) -> str | No
            "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.pathsep.join(sites), "HOME": os.environ.get("HOME", "/tmp")}
     try:
-        proc = subprocess.run([python, "-S", "-B", "-c", _SMOKE, *modules], env=env,
+        proc = subprocess.run([python, "-S", "-B", "-c", SMOKE, *modules], env=env,
                               capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
         return "the import check took over 10 minutes"
@@ -73,8 +72,9 @@ def push_without_engine(
     plan: Any, env_spec: layers.ImageSpec, nb_spec: layers.ImageSpec, groups: list[list[str]],
     user: dict[str, Path], result: BuildResult,
 ) -> None:
-    from ..share import distribution, publish
-    from ..share.registry import check_reference
+    from .. import oci as distribution
+    from .. import oci as publish
+    from ..oci.reference import check_reference
 
     rb, rep = plan.remote, plan.rep
     target = plan.push_to

@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from .. import labels
 from ..engine import client as engine
-from ..errors import NotFoundError
+from ..engine import images as engine_images
+from ..errors import ContainerizeError, NotFoundError
 from ..paths import data_dir, write_atomic
 from ..progress import Reporter
 
@@ -62,18 +61,7 @@ def unkeep(ref: str) -> bool:
 
 def images_in_use() -> set[str]:
     """Image IDs any container (running or not) or swarm service uses."""
-    cli = engine.client()
-    used = {str(c.attrs.get("Image", "")) for c in cli.containers.list(all=True)}
-    try:
-        services = cli.services.list()
-    except docker.errors.APIError:  # not a swarm manager: no deployments there
-        services = []
-    for service in services:
-        spec = service.attrs.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
-        image = engine.get_image(str(spec.get("Image", "")).split("@")[0]) if spec else None
-        if image is not None:
-            used.add(str(image.id))
-    return used
+    return engine_images.in_use()
 
 
 def candidates(keep_refs: Iterable[str] = (),
@@ -105,10 +93,7 @@ def _unique_sizes() -> dict[str, int]:
 
 
 def _df() -> dict[str, Any]:
-    try:
-        return dict(engine.client().df())
-    except docker.errors.APIError:
-        return {}
+    return engine_images.disk_usage()
 
 
 def prune_images(
@@ -152,12 +137,11 @@ def prune_images(
 def _remove(image: Any, names: list[str], rep: Reporter) -> bool:
     try:
         for name in names[:-1]:
-            engine.client().images.remove(name, noprune=False)
-        engine.client().images.remove(names[-1] if image.tags else image.id, noprune=False)
-    except docker.errors.APIError as exc:
-        if exc.status_code in (404,):
+            engine_images.remove(name)
+        if not engine_images.remove(names[-1] if image.tags else image.id):
             return False
-        rep.log(f"kept {', '.join(names)}: {exc.explanation}")
+    except ContainerizeError as exc:
+        rep.log(f"kept {', '.join(names)}: {exc.data.get('reason', exc.message)}")
         return False
     rep.log(f"removed {', '.join(names)}")
     return engine.get_image(image.id) is None

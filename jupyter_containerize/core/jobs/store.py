@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import threading
@@ -30,9 +29,10 @@ from typing import Any
 
 from ..errors import ContainerizeError, NotFoundError
 from ..models import Job
+from ..paths import data_dir
 from . import repair as jobs_repair
 
-DATA_DIR_ENV = "JUPYTER_CONTAINERIZE_DATA_DIR"
+DATA_DIR_ENV = "JUPYTER_CONTAINERIZE_DATA_DIR"  # read by core.paths.data_dir
 ACTIVE = ("pending", "running")
 SERVER_STOPPED = "server stopped"
 _LIST_HINT = "list them with `jupyter containerize runs`"
@@ -81,16 +81,6 @@ def _to_v1(db: sqlite3.Connection) -> None:
 # ordered: MIGRATIONS[n] takes a store from version n to n + 1; append, never edit
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1,)
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def data_dir() -> Path:
-    """Our folder under the Jupyter data directory (never the runtime directory)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override)
-    from jupyter_core.paths import jupyter_data_dir
-
-    return Path(jupyter_data_dir()) / "containerize"
 
 
 def run_dir(job_id: str) -> Path:

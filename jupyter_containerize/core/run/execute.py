@@ -10,7 +10,6 @@ environment only: the record, the store and every log line keep their names.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import threading
@@ -21,21 +20,22 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import labels
-from ..config import load_config
-from ..engine import containers
+from ..config import ContainerizeConfig, resolve
+from ..engine import containerfiles, containers
 from ..env.notebook import load_notebook, parameters_cell
 from ..errors import RunError
+from ..jobs.repair import MARKER
 from ..jobs.store import JobStore, now_iso, run_dir
 from ..models import RunRecord
 from ..progress import Event, Reporter
 from . import options as runoptions
+from . import outcome as outcome_
 from . import reproduce
 
 TOOL_PYTHON = "/opt/containerize/tool/bin/python"
 KERNEL_JSON = "/opt/containerize/tool/share/jupyter/kernels/python3/kernel.json"
 WORKDIR = "/home/jovyan/work"
 OUT_DIR = "/tmp/containerize-out"
-MARKER = ".jupyter-containerize-artifacts"
 _CELL_LINE = re.compile(r"Executing Cell (\d+)-")
 _CELL_END = re.compile(r"Ending Cell (\d+)-")
 OOM_EXIT = 137  # SIGKILL: what the engine's OOM killer leaves
@@ -53,21 +53,6 @@ def parse_parameter(value: str) -> Any:
         except ValueError:
             continue
     return value
-
-
-def parse_env(entries: list[str] | None) -> dict[str, str]:
-    """``NAME=VALUE`` or ``NAME`` (taken from this process's environment)."""
-    env: dict[str, str] = {}
-    for entry in entries or []:
-        name, sep, value = entry.partition("=")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise RunError(f"--env {name!r} is not a valid variable name", hint="NAME=VALUE")
-        if not sep:
-            if name not in os.environ:
-                raise RunError(f"--env {name}: it is not set here", hint=f"export {name} first")
-            value = os.environ[name]
-        env[name] = value
-    return env
 
 
 @dataclass
@@ -130,13 +115,14 @@ def run(
     python: str | None = None, base: str | None = None, lock: str = "full",
     progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
     store: JobStore | None = None, extra_labels: dict[str, str] | None = None,
-    spec: Any = None,
+    spec: Any = None, config: ContainerizeConfig | None = None,
 ) -> RunRecord:
     """Execute ``notebook`` with papermill inside its image; returns the finished RunRecord.
 
     The record's status is succeeded, failed, timed out or cancelled; errors that stop a run
     before it starts (bad notebook, output not writable, no kernel in the image) raise.
     """
+    cfg = resolve(config)
     if report not in (None, "html"):
         raise RunError(f"--report {report!r} is not a report format", hint="use --report html")
     checked = runoptions.check(timeout, cpus, memory, parameters)
@@ -144,11 +130,11 @@ def run(
     containers.device_requests(gpus)  # a --gpus the engine would not understand stops here
     state = _prepare(
         Path(notebook), parameters or {}, output, artifacts, env, data, progress,
-        store or JobStore(), extra_labels or dict(load_config().extra_labels),
+        store or JobStore(), extra_labels or dict(cfg.extra_labels),
     )
     state.memory = _limit_text(memory)
     try:
-        state.record.image = image or _build(state, python, base, lock, progress, spec)
+        state.record.image = image or _build(state, python, base, lock, progress, spec, cfg)
         _execute(state, timeout, cpus, str(limit) if limit else None, gpus, cancel)
     except BaseException as exc:
         _fail_early(state, exc)
@@ -166,7 +152,7 @@ def _prepare(
     store: JobStore, extra_labels: dict[str, str],
 ) -> _Run:
     source = load_notebook(notebook)
-    env_values = parse_env(env)
+    env_values = runoptions.parse_env(env)
     declared = parameters_cell(source)
     unknown = sorted(set(parameters) - set(declared))
     reporter = Reporter(progress)
@@ -185,12 +171,13 @@ def _prepare(
         store=store, source=dict(source), notebook=notebook.resolve(), in_container="",
         output=out.resolve(),
         artifacts=Path(artifacts) if artifacts else run_dir(job.id) / "artifacts",
-        env=env_values, data=[_parse_data(item) for item in data or []], reporter=reporter,
+        env=env_values, data=[runoptions.parse_data(item, WORKDIR) for item in data or []],
+        reporter=reporter,
         extra_labels=extra_labels,
     )
     try:
-        _check_output(state.output)
-        _check_artifacts(state.artifacts, explicit=artifacts is not None)
+        runoptions.check_output(state.output)
+        runoptions.check_artifacts(state.artifacts, explicit=artifacts is not None)
     except RunError as exc:
         _fail_early(state, exc)
         raise
@@ -198,44 +185,13 @@ def _prepare(
     return state
 
 
-def _parse_data(item: str) -> tuple[Path, str]:
-    host, sep, target = item.partition(":")
-    path = Path(host).expanduser()
-    if not path.exists():
-        raise RunError(f"--data {host}: no such file or folder", hint="PATH[:IN_CONTAINER]")
-    target = target if sep and target else path.name
-    if not target.startswith("/"):
-        target = str(PurePosixPath(WORKDIR) / target)
-    return path, target
-
-
-def _check_output(output: Path) -> None:
-    folder = output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(
-            f"cannot create {folder}: {exc.strerror}", hint="choose another --output"
-        ) from exc
-    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
-        raise RunError(f"{output} is not writable", hint="choose another --output")
-
-
-def _check_artifacts(folder: Path, explicit: bool) -> None:
-    if explicit and folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).exists():
-        raise RunError(
-            f"--artifacts {folder} is not empty and holds files no run of ours wrote",
-            hint="pass an empty or new folder",
-        )
-
-
 def _build(state: _Run, python: str | None, base: str | None, lock: str,
-           progress: Callable[[Any], None] | None, spec: Any = None) -> str:
-    from .. import api
+           progress: Callable[[Any], None] | None, spec: Any, cfg: ContainerizeConfig) -> str:
+    from ..image import build
 
     state.store.update(state.record.id, status="running", progress={"phase": "build"})
-    result = api.build(state.notebook, python=python, base=base, lock=lock, progress=progress,
-                       spec=spec)
+    result = build.build(state.notebook, python=python, base=base, lock=lock, progress=progress,
+                         spec=spec, config=cfg)
     return result.reference
 
 
@@ -269,7 +225,7 @@ def _execute(state: _Run, timeout: float | None, cpus: float | None, memory: str
     before: dict[str, Any] | None = None
     try:
         _copy_in(state, container, params_path)
-        before = containers.snapshot(container, WORKDIR)
+        before = containerfiles.snapshot(container, WORKDIR)
         _start(state, container)
         outcome = containers.wait(container, timeout, cancel)
         if not isinstance(outcome, int):
@@ -333,14 +289,14 @@ def _inspect_image(state: _Run) -> dict[str, str]:
 
 
 def _copy_in(state: _Run, container: Any, params_path: str) -> None:
-    if containers.read_file(container, KERNEL_JSON) is None:
+    if containerfiles.read_file(container, KERNEL_JSON) is None:
         raise RunError(
             f"image {state.record.image} has no python3 kernel for papermill ({KERNEL_JSON})",
             hint="build the image with `jupyter containerize build` or pass one that was",
         )
-    containers.put_tree(container, state.in_container, state.notebook)
+    containerfiles.put_tree(container, state.in_container, state.notebook)
     for host, target in state.data:
-        containers.put_tree(container, target, host)
+        containerfiles.put_tree(container, target, host)
     if state.record.parameters:
         import yaml
 
@@ -348,9 +304,9 @@ def _copy_in(state: _Run, container: Any, params_path: str) -> None:
             text = yaml.safe_dump(state.record.parameters, allow_unicode=True)
         except yaml.YAMLError as exc:
             raise RunError(f"parameters cannot be passed to the notebook: {exc}") from exc
-        containers.put_bytes(container, params_path, text.encode())
+        containerfiles.put_bytes(container, params_path, text.encode())
     else:
-        containers.put_bytes(container, f"{OUT_DIR}/.keep", b"")
+        containerfiles.put_bytes(container, f"{OUT_DIR}/.keep", b"")
     cells = len(state.source.get("cells", []))
     state.total = cells + (1 if state.record.parameters else 0)
 
@@ -367,9 +323,9 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
              outcome: int | str, artifacts: bool = True) -> None:
     if state.logs is not None:
         state.logs.join(timeout=5)
-    executed = containers.read_file(container, out_path)
+    executed = containerfiles.read_file(container, out_path)
     if executed is not None and outcome != 0:
-        executed = _with_streamed(state, executed)
+        executed = outcome_.with_streamed(executed, state.streamed)
     if executed is not None:
         state.output.write_bytes(executed)
     else:
@@ -377,125 +333,23 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
     if artifacts:
         state.artifacts.mkdir(parents=True, exist_ok=True)
         (state.artifacts / MARKER).write_text(state.record.id + "\n")
-        state.record.artifacts = containers.copy_changed(
+        state.record.artifacts = containerfiles.copy_changed(
             container, WORKDIR, before, state.artifacts)
     executed_nb = json.loads(executed) if executed else None
-    state.record.status = _status(outcome)
+    state.record.status = outcome_.status(outcome)
     if outcome == "out of memory":
-        state.record.error = _out_of_memory(state, executed_nb)
+        state.record.error = outcome_.out_of_memory(state.memory, executed_nb)
     elif state.record.status == "failed":
-        state.record.error = _error(executed_nb, outcome)
+        state.record.error = outcome_.error(executed_nb, outcome)
     if executed_nb is not None and state.record.status == "succeeded":
         state.record.reproduction = reproduce.compare(
             state.source, executed_nb, _changed_parameters(state))
     elif executed_nb is not None:
-        state.record.error = state.record.error or _stopped(state.record.status, executed_nb)
+        state.record.error = (state.record.error
+                              or outcome_.stopped(state.record.status, executed_nb))
     # what the notebook printed or raised is quoted in these: an --env value it showed is not
     state.record.reproduction = state.mask(state.record.reproduction)
     state.record.error = state.mask(state.record.error)
-
-
-def _status(outcome: int | str) -> str:
-    if outcome == "out of memory":
-        return "failed"
-    if isinstance(outcome, str):
-        return outcome
-    return "succeeded" if outcome == 0 else "failed"
-
-
-def _running_cell(executed: dict[str, Any] | None,
-                  states: tuple[str, ...] = ("running",)) -> int | None:
-    """Index (in the executed notebook) of the cell papermill was running, if any."""
-    cells = (executed or {}).get("cells", [])
-    for index, cell in enumerate(cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") in states:
-            return index
-    return None
-
-
-def _with_streamed(state: _Run, executed: bytes) -> bytes:
-    """The executed notebook with its running cell's output as streamed so far.
-
-    papermill saves the notebook when a cell starts and ends: a run stopped inside a cell
-    (timeout, Ctrl-C, out of memory) would lose what that cell printed. The log has it.
-    """
-    try:
-        nb = json.loads(executed)
-    except ValueError:
-        return executed
-    index = _running_cell(nb)
-    if index is None:
-        return executed
-    text = _streamed_text(state.streamed.get(index + 1, []))
-    if not text:
-        return executed
-    cell = nb["cells"][index]
-    outputs = cell.get("outputs") or []
-    saved = "".join("".join(o.get("text", "")) for o in outputs
-                    if o.get("output_type") == "stream")
-    if text.strip() in saved:
-        return executed
-    kept = [o for o in outputs if o.get("output_type") != "stream"]
-    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": text + "\n"}, *kept]
-    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
-
-
-def _streamed_text(lines: list[str]) -> str:
-    """A cell's output from papermill's log lines: the logger ends each chunk of output with
-    one more line end, so the empty line right after a line of text is the log's, not the
-    notebook's."""
-    kept: list[str] = []
-    previous = ""
-    for line in lines:
-        if not line and previous:
-            previous = line
-            continue
-        kept.append(line)
-        previous = line
-    while kept and not kept[-1].strip():
-        kept.pop()
-    return "\n".join(kept)
-
-
-def _out_of_memory(state: _Run, executed: dict[str, Any] | None) -> dict[str, Any]:
-    limit = f" (limit {state.memory})" if state.memory else ""
-    running = _running_cell(executed, ("running", "failed"))
-    cell = None
-    if running is not None:
-        source = _source_cells(executed)
-        target = (executed or {}).get("cells", [])[running]
-        cell = next((i for i, c in enumerate(source) if c is target), None)
-    return {"message": f"killed: out of memory{limit}", "cell": cell, "ename": None,
-            "evalue": None, "hint": "raise --memory, or make the notebook use less"}
-
-
-def _source_cells(executed: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The executed notebook's cells without the ones papermill added."""
-    return [c for c in (executed or {}).get("cells", [])
-            if not reproduce.INJECTED_TAGS & set(c.get("metadata", {}).get("tags", []))]
-
-
-def _error(executed: dict[str, Any] | None, code: int | str) -> dict[str, Any]:
-    """Failing cell index (0-based, in the source notebook), ename and evalue."""
-    for index, cell in enumerate(_source_cells(executed)):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                ename, evalue = out.get("ename"), out.get("evalue")
-                return {"message": f"cell {index + 1} raised {ename}: {evalue}",
-                        "cell": index, "ename": ename, "evalue": evalue}
-    message = f"papermill exited with code {code} before running a cell"
-    if executed is None:
-        message += "; see the run's log"
-    return {"message": message, "cell": None, "ename": None, "evalue": None}
-
-
-def _stopped(status: str, executed: dict[str, Any]) -> dict[str, Any]:
-    cell = None
-    for index, c in enumerate(_source_cells(executed)):
-        if c.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            cell = index
-    where = f" in cell {cell + 1}" if cell is not None else ""
-    return {"message": f"{status}{where}", "cell": cell}
 
 
 def _changed_parameters(state: _Run) -> list[str]:

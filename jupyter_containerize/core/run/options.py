@@ -2,7 +2,9 @@
 
 ``--timeout`` and ``--cpus`` are positive numbers, ``--memory`` is an amount in the engine's
 forms (bytes, or a number with b, k, m or g: 512m, 2g, 1.5g), parameter names are Python
-identifiers a notebook can assign. The CLI, the magic and the server all pass through here
+identifiers a notebook can assign; ``--env`` names variables, ``--data`` names host paths
+that exist, ``--output`` and ``--artifacts`` are places a run may write. The CLI, the magic
+and the server all pass through here
 (``run`` calls :func:`check` first), so a bad value never builds an image or creates a job's
 container.
 """
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import RunError
+from ..jobs.repair import MARKER as ARTIFACTS_MARKER
 
 MIN_MEMORY = 6 * 1024 * 1024  # the engine refuses a smaller limit
 MAX_BYTES = 2**63 - 1
@@ -67,7 +72,7 @@ def check_timeout(value: Any) -> float | None:
     if number is None or not math.isfinite(number) or number <= 0:
         raise RunOptionError(
             f"--timeout must be a positive number of seconds, not {_shown(value)}",
-            hint="e.g. --timeout 600, or leave it out for no limit",
+            hint="e.g. --timeout 600, or leave it out for the configured run_timeout",
         )
     return number
 
@@ -171,3 +176,53 @@ def check_parameter_values(parameters: dict[str, Any]) -> dict[str, Any]:
 def _shown(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_env(entries: list[str] | None) -> dict[str, str]:
+    """``NAME=VALUE`` or ``NAME`` (taken from this process's environment)."""
+    env: dict[str, str] = {}
+    for entry in entries or []:
+        name, sep, value = entry.partition("=")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise RunError(f"--env {name!r} is not a valid variable name", hint="NAME=VALUE")
+        if not sep:
+            if name not in os.environ:
+                raise RunError(f"--env {name}: it is not set here", hint=f"export {name} first")
+            value = os.environ[name]
+        env[name] = value
+    return env
+
+
+def parse_data(item: str, workdir: str) -> tuple[Path, str]:
+    """``--data PATH[:IN_CONTAINER]``: the host path, and where it goes (relative: under
+    ``workdir``)."""
+    host, sep, target = item.partition(":")
+    path = Path(host).expanduser()
+    if not path.exists():
+        raise RunError(f"--data {host}: no such file or folder", hint="PATH[:IN_CONTAINER]")
+    target = target if sep and target else path.name
+    if not target.startswith("/"):
+        target = str(PurePosixPath(workdir) / target)
+    return path, target
+
+
+def check_output(output: Path) -> None:
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(
+            f"cannot create {folder}: {exc.strerror}", hint="choose another --output"
+        ) from exc
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise RunError(f"{output} is not writable", hint="choose another --output")
+
+
+def check_artifacts(folder: Path, explicit: bool) -> None:
+    """``--artifacts``: a folder that is new, empty, or one a run of ours wrote."""
+    ours = (folder / ARTIFACTS_MARKER).exists()
+    if explicit and folder.is_dir() and any(folder.iterdir()) and not ours:
+        raise RunError(
+            f"--artifacts {folder} is not empty and holds files no run of ours wrote",
+            hint="pass an empty or new folder",
+        )

@@ -2,7 +2,7 @@
 
 Registry HTTP API v2 through :class:`distribution.RegistryClient`: ``/v2/_catalog`` where the
 registry offers it (else the configured ``team_repositories``), ``/v2/<name>/tags/list``, the
-manifest (Docker schema 2 or OCI, an index resolved to linux/amd64), then the config blob
+manifest (Docker schema 2 or OCI, an index resolved to the default platform), then the config blob
 whose labels say who built what. Credentials, the bearer token flow and the trust of ``certs.d`` are
 the client's.
 """
@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import labels
-from ..config import ContainerizeConfig, load_config
+from ..config import ContainerizeConfig, resolve
+from ..engine import registries
 from ..errors import NotFoundError
-from .distribution import (
-    RegistryClient,
-)
-from .registry import registry_host
+from ..oci.client import RegistryClient
+from ..oci.reference import registry_host
 
 
 def describe(host: str, name: str, tag: str, manifest: dict[str, Any], digest: str,
@@ -49,13 +48,14 @@ def images(registry: str | None = None, *, repositories: list[str] | None = None
     ``registry`` is ``host[:port][/namespace]``; a namespace keeps only repositories under it.
     With no registry given or configured, the engine's own images (ours) are described.
     """
-    cfg = config or load_config()
+    cfg = resolve(config)
     setting = (registry or cfg.registry).strip().rstrip("/").split("://", 1)[-1]
     if not setting:
         return local_images()
     host = registry_host(setting)
     namespace = setting[len(host):].strip("/")
-    reg = client or RegistryClient(host)
+    reg = client or RegistryClient(host, config=cfg,
+                                  engine_insecure=registries.insecure_registries)
     names = repositories if repositories is not None else reg.repositories()
     if names is None:
         names = list(cfg.team_repositories)

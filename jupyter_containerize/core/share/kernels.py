@@ -21,15 +21,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, cast
 
-import docker.errors
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import KernelProvisionerBase
 from traitlets import Unicode
 
 from .. import labels
-from ..config import load_config
+from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
-from ..engine import containers, podman
+from ..engine import containerfiles, containers
 from ..errors import ContainerizeError, NotFoundError, RunError
 from ..image import imagefs
 
@@ -75,9 +74,9 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
                   "key": km.session.key.decode(), "signature_scheme": km.session.signature_scheme,
                   "kernel_name": km.kernel_name}
         self.container = self._create(cmd, kwargs.get("env") or {}, remote)
-        containers.put_bytes(self.container, CONNECTION_FILE, json.dumps(inside).encode())
+        containerfiles.put_bytes(self.container, CONNECTION_FILE, json.dumps(inside).encode())
         if remote:
-            containers.put_tree(self.container, imagefs.WORK, Path(self._cwd))
+            containerfiles.put_tree(self.container, imagefs.WORK, Path(self._cwd))
             self.log.warning("The kernel runs on a remote engine: %s was copied into the "
                              "container; files it writes stay in the container.", self._cwd)
         containers.start(self.container)
@@ -87,7 +86,7 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             self._host_ports = {name: int(ports[f"{port}/tcp"][0]["HostPort"])
                                 for name, port in CONTAINER_PORTS.items()}
         except (KeyError, IndexError, TypeError) as exc:
-            logs = self.container.logs(tail=20).decode("utf-8", "replace")
+            logs = containers.tail_logs(self.container, 20) or ""
             raise RunError(f"the kernel container published no ports: {logs.strip()}",
                            hint="check the image with `docker run`") from exc
         info: dict[str, Any] = {
@@ -111,23 +110,13 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             "name": f"jc-kernel-{(self.kernel_id or 'x')[:12]}-{os.urandom(3).hex()}",
             "labels": {labels.MANAGED: "true", labels.ROLE: "kernel",
                        labels.PREFIX + "kernel.id": str(self.kernel_id),
-                       **load_config().extra_labels},
+                       **resolve(None).extra_labels},
             "environment": environment, "ports": ports, "user": user, "init": True,
-            "detach": True, "working_dir": imagefs.WORK if remote else self._cwd,
+            "working_dir": imagefs.WORK if remote else self._cwd,
         }
         if not remote:
             options["volumes"] = {self._cwd: {"bind": self._cwd, "mode": "rw"}}
-        try:
-            return engine.client().containers.create(self.image, cmd, **options)
-        except docker.errors.ImageNotFound as exc:
-            raise RunError(f"image {self.image} is not in the engine",
-                           hint=f"pull it: jupyter containerize pull {self.image}") from exc
-        except docker.errors.APIError as exc:
-            lacks = podman.lacking(str(exc.explanation or exc))
-            if lacks is not None:
-                raise RunError(lacks[0], hint=lacks[1]) from exc
-            raise RunError(f"the engine refused the kernel container: {exc.explanation}",
-                           hint="see the engine's message") from exc
+        return containers.create_detached(self.image, cmd, **options)
 
     async def poll(self) -> int | None:
         return await asyncio.to_thread(self._poll)
@@ -135,9 +124,7 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     def _poll(self) -> int | None:
         if self.container is None:
             return 0
-        try:
-            self.container.reload()
-        except docker.errors.NotFound:
+        if not containers.refresh(self.container):
             return 1
         if self.container.status in ("running", "created", "restarting"):
             return None
@@ -157,11 +144,7 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         await asyncio.to_thread(self._kill, name)
 
     def _kill(self, name: str) -> None:
-        try:
-            self.container.kill(signal=name)
-        except docker.errors.APIError as exc:
-            if exc.status_code not in (404, 409):  # gone or not running: nothing to signal
-                raise
+        containers.signal(self.container, name)  # gone or not running: nothing to signal
 
     async def kill(self, restart: bool = False) -> None:
         if self.container is not None:
@@ -192,10 +175,7 @@ class ContainerProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         self._cwd = provisioner_info.get("cwd", "")
         cid = provisioner_info.get("container")
         if cid:
-            try:
-                self.container = engine.client().containers.get(cid)
-            except docker.errors.NotFound:
-                self.container = None
+            self.container = containers.get(cid)
 
     def resolve_path(self, path: str) -> str | None:
         if engine.is_remote() or not self._cwd:
@@ -221,17 +201,18 @@ def default_name(ref: str) -> str:
 
 
 def install(ref: str, name: str | None = None, display_name: str | None = None,
-            progress: Any = None) -> str:
+            progress: Any = None, *, config: ContainerizeConfig | None = None) -> str:
     """Write a kernelspec that runs in ``ref``; pulls it first when the engine lacks it.
 
     Returns the kernelspec's folder. The spec names the image pinned by digest when the
     engine knows one, so the kernel does not move when a tag does."""
-    from .registry import check_reference, host_of, pull
+    from ..oci.reference import check_reference, host_of
+    from .registry import pull
 
     check_reference(ref)
     image = engine.get_image(ref)
     if image is None and host_of(ref):
-        pinned = pull(ref, progress=progress)
+        pinned = pull(ref, progress=progress, config=config)
         image = engine.get_image(pinned)
     if image is None:
         raise NotFoundError(f"image {ref} is not in the engine",

@@ -1,113 +1,51 @@
 """Push, pull and login: images shared through a team registry.
 
 Credentials come only from the Docker credential configuration (``$DOCKER_CONFIG`` or
-``~/.docker/config.json``, with its ``credsStore`` / ``credHelpers``), read through the Docker
-SDK. They are passed to the engine per call and never logged, printed or stored by us;
-``login`` stores them exactly where ``docker login`` does.
+``~/.docker/config.json``, with its ``credsStore`` / ``credHelpers``; see
+:mod:`~jupyter_containerize.core.oci.credentials`). They are passed to the engine per call and
+never logged, printed or stored by us; ``login`` stores them exactly where ``docker login``
+does.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import IO, Any
 
-import docker.auth
-import docker.credentials
-import docker.errors
-
 from .. import labels
-from ..config import load_config
+from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
-from ..errors import ContainerizeError, ImageReferenceError, NotFoundError, RegistryError
+from ..engine import registries
+from ..errors import ImageReferenceError, NotFoundError, RegistryError
+from ..oci.client import RegistryClient
+from ..oci.credentials import credentials, store_login
+from ..oci.reference import (
+    INDEX_NAME,
+    check_reference,
+    classify,
+    host_of,
+    registry_host,
+)
 from ..progress import Event, Reporter
 
 Progress = Callable[[Any], None]
-REFERENCE_HINT = "use lowercase letters, digits and . _ - separators, e.g. HOST:5000/team/model"
 
 
 # ---------------------------------------------------------------- names and credentials
 
 
-def registry_setting(registry: str | None) -> str:
+def registry_setting(registry: str | None, config: ContainerizeConfig | None = None) -> str:
     """The registry to use: the argument, else the configuration, else an error with the fix."""
-    value = (registry or load_config().registry
+    value = (registry or resolve(config).registry
              or os.environ.get("JUPYTER_CONTAINERIZE_REGISTRY", "")).strip().rstrip("/")
     if not value:
         raise RegistryError("no registry given",
                             hint="pass --registry HOST[:PORT][/NAMESPACE] or set "
                                  "ContainerizeConfig.registry")
     return value.split("://", 1)[-1]
-
-
-def registry_host(registry: str) -> str:
-    """``host[:port]`` of ``host[:port][/namespace]`` or of an image reference."""
-    return registry.split("://", 1)[-1].split("/", 1)[0]
-
-
-def host_of(ref: str) -> str | None:
-    """The registry host an image reference names, or None (a local name)."""
-    first, _, rest = ref.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return None
-
-
-def check_reference(ref: str) -> tuple[str, str | None, str | None]:
-    """(repository, tag, digest) or ImageReferenceError with the rule."""
-    try:
-        return labels.split_reference(ref)
-    except ValueError as exc:
-        raise ImageReferenceError(f"{ref!r} is not a valid image reference: {exc}",
-                                  hint=REFERENCE_HINT) from exc
-
-
-def credentials(host: str) -> dict[str, str] | None:
-    """The Docker credential configuration's entry for ``host`` (helpers included), or None."""
-    try:
-        config = docker.auth.load_config()
-        found = docker.auth.resolve_authconfig(config, host)
-    except (docker.errors.DockerException, docker.credentials.StoreError) as exc:
-        raise RegistryError(f"could not read Docker credentials for {host}: {exc}",
-                            hint="check the credential helper named in ~/.docker/config.json"
-                            ) from exc
-    if not found:
-        return None
-    keep = ("username", "password", "identitytoken", "registrytoken", "serveraddress")
-    return {k.lower(): v for k, v in found.items() if k.lower() in keep and v}
-
-
-def login_hint(host: str) -> str:
-    return f"run `jupyter containerize login {host}`"
-
-
-def classify(text: str, host: str, ref: str = "") -> ContainerizeError:
-    """One error with its fix from what an engine or registry said."""
-    low = text.lower()
-    if any(s in low for s in ("connection refused", "no such host", "connection reset",
-                              "i/o timeout", "dial tcp", "max retries exceeded")):
-        return RegistryError(f"cannot reach the registry at {host}",
-                             hint=f"is the registry running at {host}?")
-    if "unauthorized" in low or "authentication required" in low or "incorrect username" in low \
-            or "no basic auth credentials" in low or "denied" in low:
-        return RegistryError(f"the registry {host} refused the credentials",
-                             hint=login_hint(host))
-    if "name_invalid" in low or "invalid reference" in low or "name invalid" in low \
-            or "invalid repository name" in low:
-        return ImageReferenceError(f"the registry {host} refuses the name {ref or '?'}",
-                                   hint=REFERENCE_HINT)
-    if "manifest unknown" in low or "not found" in low or "name_unknown" in low:
-        return NotFoundError(f"{ref or 'the image'} is not in the registry {host}",
-                             hint=f"push it first, or list what there is with "
-                                  f"`jupyter containerize images --registry {host}`")
-    first = " ".join(text.split())[:300]
-    return RegistryError(f"the registry {host} answered: {first}", hint="see the message")
 
 
 # ---------------------------------------------------------------- push
@@ -137,16 +75,20 @@ def _local_name(image: str, tags: list[str]) -> str:
     return tags[0]
 
 
-def push(image: str, registry: str | None = None, progress: Progress | None = None) -> str:
+def push(image: str, registry: str | None = None, progress: Progress | None = None, *,
+         config: ContainerizeConfig | None = None) -> str:
     """Push ``image`` into the registry's namespace; returns ``repo@sha256:...``.
 
-    The bytes go from our own store straight to the registry (core.publish): blobs the
+    The bytes go from our own store straight to the registry (``image.push``): blobs the
     registry holds are not sent again, and an image whose layers are incomplete in the
     engine is never pushed. The local image is tagged with the pushed name too.
     """
-    from .publish import image_parts, push_parts
+    from ..engine.parts import image_parts
+    from ..image.push import push_parts
 
-    reg = registry_setting(registry) if (registry or not host_of(image)) else registry_host(image)
+    cfg = resolve(config)
+    reg = (registry_setting(registry, cfg) if (registry or not host_of(image))
+           else registry_host(image))
     local = engine.get_image(image)
     if local is None:
         raise NotFoundError(f"image {image} is not in the engine",
@@ -154,11 +96,8 @@ def push(image: str, registry: str | None = None, progress: Progress | None = No
     name = _local_name(image, list(local.tags))
     target, tag = push_target(name, reg, (local.labels or {}).get(labels.OCI_VERSION))
     parts = image_parts(image)
-    digest = push_parts(parts, target, tag, progress)
-    try:
-        local.tag(target, tag)
-    except docker.errors.APIError:
-        pass  # the push stands; only the local alias is missing
+    digest = push_parts(parts, target, tag, progress, config=cfg)
+    registries.tag(str(local.id), target, tag)  # when refused, only the local alias is missing
     return f"{target}@{digest}"
 
 
@@ -218,21 +157,19 @@ def _summary(rep: Reporter, verb: str, stats: dict[str, int], seconds: float,
 # ---------------------------------------------------------------- pull
 
 
-def pull(ref: str, progress: Progress | None = None) -> str:
-    """Pull ``ref`` into the engine; returns it pinned as ``repo@sha256:...``."""
+def pull(ref: str, progress: Progress | None = None, *,
+         config: ContainerizeConfig | None = None) -> str:
+    """Pull ``ref`` into the engine; returns it pinned as ``repo@sha256:...``. The engine
+    decides trust (its own insecure registries); ``config`` is taken like every stage's entry
+    takes it."""
     rep = Reporter(progress)
     repo, tag, digest = check_reference(ref)
-    host = host_of(repo) or docker.auth.INDEX_NAME
+    host = host_of(repo) or INDEX_NAME
     rep.emit(Event("phase", f"pulling {ref}", phase="pull"))
     started = time.perf_counter()
-    try:
-        stream = engine.client().api.pull(repo, tag=digest or tag or "latest", stream=True,
-                                          decode=True, auth_config=credentials(host) or {})
-        stats, got = _follow(stream, rep, "pull", host, ref)
-    except docker.errors.APIError as exc:
-        raise classify(str(exc.explanation or exc), host, ref) from exc
-    except docker.errors.DockerException as exc:
-        raise classify(str(exc), host, ref) from exc
+    stream = registries.pull(repo, digest or tag or "latest", credentials(host) or {},
+                             lambda said: classify(said, host, ref))
+    stats, got = _follow(stream, rep, "pull", host, ref)
     pinned = f"{repo}@{digest or got}" if (digest or got) else _pinned_from_engine(ref, repo)
     _summary(rep, "pull", stats, time.perf_counter() - started, pinned)
     return pinned
@@ -250,18 +187,11 @@ def _pinned_from_engine(ref: str, repo: str) -> str:
 # ---------------------------------------------------------------- login
 
 
-def docker_config_path() -> Path:
-    """Where Docker keeps its configuration (and where ``docker login`` writes)."""
-    root = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    return Path(root) / "config.json"
-
-
-def login(registry: str, username: str, password_stdin: str | IO[str]) -> str:
+def login(registry: str, username: str, password_stdin: str | IO[str], *,
+          config: ContainerizeConfig | None = None) -> str:
     """``docker login HOST --username U --password-stdin``: the registry itself checks the
     credentials (basic, or its token service), so it works with no engine, as in a pod; they
     are stored where Docker stores them (a credential helper when one is configured)."""
-    from .distribution import RegistryClient
-
     host = registry_host(registry)
     password = password_stdin if isinstance(password_stdin, str) else password_stdin.read()
     password = password.rstrip("\r\n")
@@ -269,43 +199,8 @@ def login(registry: str, username: str, password_stdin: str | IO[str]) -> str:
         raise RegistryError("login needs a username and a password on stdin",
                             hint=f"echo \"$TOKEN\" | jupyter containerize login {host} "
                                  "--username USER --password-stdin")
-    client = RegistryClient(host, auth={"username": username, "password": password})
+    client = RegistryClient(host, auth={"username": username, "password": password},
+                            config=config, engine_insecure=registries.insecure_registries)
     client.request("GET", "/v2/")  # 401 (refused credentials) or unreachable: one line
-    _store_login(host, username, password)
+    store_login(host, username, password)
     return f"Login Succeeded ({username} at {host})"
-
-
-def _store_login(host: str, username: str, password: str) -> None:
-    path = docker_config_path()
-    try:
-        config = json.loads(path.read_text()) if path.exists() else {}
-    except ValueError as exc:
-        raise RegistryError(f"{path} is not valid JSON", hint="fix or move it, then log in"
-                            ) from exc
-    helper = (config.get("credHelpers") or {}).get(host) or config.get("credsStore")
-    if helper:
-        try:
-            docker.credentials.Store(helper).store(server=host, username=username,
-                                                   secret=password)
-        except docker.credentials.StoreError as exc:
-            raise RegistryError(f"the credential helper docker-credential-{helper} failed",
-                                hint="check that it is installed and unlocked") from exc
-        config.setdefault("auths", {})[host] = {}
-    else:
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        config.setdefault("auths", {})[host] = {"auth": token}
-    _write_private(path, json.dumps(config, indent="\t") + "\n")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file readable only by its owner, atomically (as the docker CLI does)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.json.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -17,6 +17,11 @@ test.describe('Containerize panel', () => {
     expect(packages).toBeGreaterThan(5);
     await expect(helper.section('Run').locator('input[name="n_estimators"]')).toHaveValue('50');
     await expect(helper.section('Run').locator('input[name="seed"]')).toHaveValue('0');
+    // the Build form's lock: the choices of the server's option table, and as its default the
+    // lock_mode the server is configured with (jupyter_server_test_config.py: imported)
+    const lock = helper.section('Build').locator('#jp-containerize-lock');
+    await expect(lock.locator('option')).toHaveText(['full', 'imported']);
+    await expect(lock).toHaveValue('imported');
     await helper.shot('01-environment');
 
     await page.theme.setDarkTheme();

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import labels
-from ..errors import BaseImageError
-from .baseimage import (
+from ... import labels
+from ...errors import BaseImageError
+from .model import (
     BASE_INTERPRETER,
     BASE_RELEASE,
     BASE_ROUTE,
@@ -48,8 +48,8 @@ NO_BASE_HINT = (
 
 def registry_base(reference: str | None, python_version: str) -> RegistryBase:
     """Describe ``reference`` from the registry; errors say what to pass instead."""
-    from ..share.distribution import read_image, split_target
-    from ..share.registry import host_of
+    from ...oci import read_image, split_target
+    from ...oci.reference import host_of
 
     if not reference or not host_of(reference.split("@", 1)[0]):
         raise BaseImageError("no engine answers and no base in a registry was given",
