@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ def _layers_path(
         with rep.phase("install"):
             installer.ensure({**tool_reqs, **reqs}, minor, plan.platform, compile_py,
                              glibc=plan.base.glibc, no_cache=plan.no_cache, log=rep.log,
-                             waves=[tool_todo, *user_waves], on_wave=on_wave)
+                             waves=[tool_todo, *user_waves], on_wave=on_wave,
+                             python_version=exact_python(plan.base.python_version, minor))
         with rep.phase("layers"):
             ready.update(reqs)
             write_ready()
@@ -235,3 +237,10 @@ def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> l
     meta.write_text(json.dumps({"diff_id": layer.diff_id, "size": layer.size}))
     layer.comment = comment
     return layer
+
+
+def exact_python(version: str, minor: str) -> str:
+    """The base's Python as uv should judge ``Requires-Python`` (``3.11.7``), or the minor
+    when the base does not say its patch release."""
+    plain = re.fullmatch(rf"{re.escape(minor)}\.\d+", version.strip())
+    return plain.group(0) if plain else minor

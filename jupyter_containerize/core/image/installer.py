@@ -104,13 +104,16 @@ def ensure(
     log: Callable[[str], None] = lambda s: None,
     waves: list[list[str]] | None = None,
     on_wave: Callable[[list[str]], None] | None = None,
+    python_version: str | None = None,
 ) -> dict[str, Path]:
     """Make sure every ``key -> requirement line`` is installed in the store; return folders.
 
     The missing distributions are installed in ``waves`` (lists of keys; default: one), one
     uv run per wave, all at once, so downloads stay parallel; each wave is then compiled and
     put in the store in order, and ``on_wave`` is called with its keys once they are there,
-    so a caller can use them while later waves still install."""
+    so a caller can use them while later waves still install. ``python_version`` is the
+    image's exact Python (X.Y.Z) when known: a distribution's ``Requires-Python`` is judged
+    against it, not against X.Y.0."""
     root = store(python_minor, platform, glibc)
     todo = {k: requirements[k]
             for k in missing(requirements, python_minor, platform, glibc, no_cache)}
@@ -128,7 +131,8 @@ def ensure(
         with tempfile.TemporaryDirectory(dir=root) as tmp, \
                 ThreadPoolExecutor(len(runs), thread_name_prefix="uv") as pool:
             targets = [Path(tmp) / f"t{i}" for i in range(len(runs))]
-            started = [pool.submit(_uv_install, [todo[k] for k in run], target, python_minor,
+            target_python = python_version or python_minor
+            started = [pool.submit(_uv_install, [todo[k] for k in run], target, target_python,
                                    tag, no_cache, platform)
                        for run, target in zip(runs, targets)]
             for i, (run, target, future) in enumerate(zip(runs, targets, started)):
@@ -171,17 +175,26 @@ def _requirement_name(line: str) -> str:
 
 
 def _uv_install(
-    reqs: list[str], target: Path, python_minor: str, tag: str, no_cache: bool, platform: str
+    reqs: list[str], target: Path, python: str, tag: str, no_cache: bool, platform: str
 ) -> None:
     args = ["pip", "install", "--no-deps", "--target", str(target), "--python-platform", tag,
-            "--python-version", python_minor, "--link-mode", "hardlink", "-r", "requirements.txt"]
+            "--python-version", python, "--link-mode", "hardlink", "-r", "requirements.txt"]
     proc = run_uv(args + (["--no-cache"] if no_cache else []), {"requirements.txt": reqs})
     if proc.returncode != 0:
-        raise _install_error(proc.stderr, platform)
+        raise _install_error(proc.stderr, platform, python)
 
 
-def _install_error(stderr: str, platform: str) -> InstallError:
+def _install_error(stderr: str, platform: str, python: str = "") -> InstallError:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    newer = re.search(r"`?([A-Za-z0-9_.\-]+)==([^\s`]+)`? only supports (>=\s*[\d.]+)", stderr)
+    if newer:
+        return InstallError(
+            f"{newer.group(1)}=={newer.group(2)} needs Python {newer.group(3)}; the base image "
+            f"has Python {python}",
+            hint="pin an older version, or carry the kernel's own interpreter into a base: "
+            "jupyter containerize base --bootstrap --python KERNEL-PYTHON",
+            log="\n".join(lines[-20:]),
+        )
     if "Failed to fetch" in stderr or "error sending request" in stderr:
         index = shown_url(index_url() or "https://pypi.org/simple")
         return InstallError(

@@ -1,0 +1,71 @@
+"""A distribution's ``Requires-Python`` is judged against the image's exact Python: a wheel
+that needs 3.11.5 installs for a base with 3.11.7, and for a base with 3.11.2 the build stops
+in one line naming the distribution, both versions and the way out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from jupyter_containerize.core.errors import ContainerizeError
+from jupyter_containerize.core.image import installer
+from jupyter_containerize.core.image.assemble import exact_python
+
+
+def _wheel(folder: Path, name: str, requires_python: str) -> Path:
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    files = {
+        f"{name}/__init__.py": "VALUE = 1\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+                                          f"Requires-Python: {requires_python}\n",
+        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+                                       "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(path, "w") as zf:
+        for arc, text in files.items():
+            data = text.encode()
+            zf.writestr(arc, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{arc},sha256={digest.decode()},{len(data)}")
+        record.append(f"{name}-1.0.dist-info/RECORD,,")
+        zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+@pytest.fixture()
+def needs_patch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("JUPYTER_CONTAINERIZE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    (tmp_path / "wheels").mkdir()
+    wheel = _wheel(tmp_path / "wheels", "patchy", ">=3.11.5")
+    return {"patchy-1.0": f"patchy @ {wheel.as_uri()}"}
+
+
+def test_a_base_with_a_newer_patch_installs_it(needs_patch: dict[str, str]) -> None:
+    folders = installer.ensure(needs_patch, "3.11", "linux/amd64", None,
+                               python_version="3.11.7")
+    assert (folders["patchy-1.0"] / "lib/python3.11/site-packages/patchy/__init__.py").is_file()
+
+
+@pytest.mark.hostile
+def test_a_base_with_an_older_patch_stops_in_one_line(needs_patch: dict[str, str]) -> None:
+    with pytest.raises(ContainerizeError) as caught:
+        installer.ensure(needs_patch, "3.11", "linux/amd64", None, python_version="3.11.2")
+    line = caught.value.one_line()
+    assert line.startswith("patchy==1.0 needs Python >=3.11.5; the base image has Python "
+                           "3.11.2"), line
+    assert "jupyter containerize base --bootstrap --python" in line
+    assert "\n" not in line and "Traceback" not in line
+    assert not (installer.store("3.11", "linux/amd64") / "patchy-1.0").exists()
+
+
+def test_the_exact_python_is_the_base_patch_release_only_when_it_is_plain() -> None:
+    assert exact_python("3.11.7", "3.11") == "3.11.7"
+    assert exact_python("3.11", "3.11") == "3.11"
+    assert exact_python("3.11.7+", "3.11") == "3.11"
+    assert exact_python("3.12.1", "3.11") == "3.11"
