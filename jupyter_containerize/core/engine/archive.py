@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..oci.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, oci_manifest
+
 
 class Holding(Protocol):
     """What an engine holds (:class:`~.imagestore.Holding` answers it)."""
@@ -54,12 +56,6 @@ def config_bytes(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-
-
 @dataclass
 class ArchivePlan:
     """What an archive carries: each blob once (bytes, a placeholder, or left out) and, per
@@ -83,18 +79,6 @@ def manifest_bytes(config: dict[str, Any], sizes: list[int]) -> bytes:
         [{"mediaType": OCI_LAYER, "digest": d, "size": n}
          for d, n in zip(config["rootfs"]["diff_ids"], sizes)],
     )
-
-
-def oci_manifest(config: dict[str, Any], layers: list[dict[str, Any]],
-                 annotations: dict[str, str] | None = None) -> bytes:
-    """An OCI image manifest's exact bytes from its descriptors (each mediaType, digest,
-    size, in that order)."""
-    doc: dict[str, Any] = {
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers,
-    }
-    if annotations:
-        doc["annotations"] = dict(sorted(annotations.items()))
-    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def plan_archive(

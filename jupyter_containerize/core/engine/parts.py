@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..oci.blobstore import blob_path
 from ..paths import cache_dir
 from . import client as engine
 from . import imagestore
@@ -35,7 +36,7 @@ class ImageParts:
 def _config_of(image_id: str) -> bytes | None:
     """The config bytes for an engine image ID: a config digest (layer store) or a manifest
     digest (containerd store) of an image we made."""
-    path = imagestore.blob_path(image_id)
+    path = blob_path(image_id)
     if path is None:
         return None
     data = path.read_bytes()
@@ -44,14 +45,14 @@ def _config_of(image_id: str) -> bytes | None:
     except ValueError:
         return None
     if isinstance(doc, dict) and "config" in doc and "layers" in doc:  # a manifest
-        cfg = imagestore.blob_path(str(doc["config"]["digest"]))
+        cfg = blob_path(str(doc["config"]["digest"]))
         return cfg.read_bytes() if cfg else None
     return data
 
 
 def parts_from_store(config: bytes) -> ImageParts | None:
     diffs = json.loads(config)["rootfs"]["diff_ids"]
-    found = [(d, imagestore.blob_path(d)) for d in diffs]
+    found = [(d, blob_path(d)) for d in diffs]
     if any(p is None for _, p in found):
         return None
     return ImageParts(config, [(d, p) for d, p in found if p is not None])

@@ -22,8 +22,8 @@ from typing import Any, Optional
 
 from ... import labels
 from ...engine import images
-from ...engine.imagestore import add_blob_file
 from ...errors import BaseImageError, ContainerizeError
+from ...oci.blobstore import add_blob_file
 from .model import (
     BASE_INTERPRETER,
     BASE_RELEASE,
