@@ -115,3 +115,12 @@ class _Chunks(io.RawIOBase):
 def saved_image(client: Any, reference: str) -> io.BufferedReader:
     """The engine's `docker save` of ``reference``, read as it streams (never on disk)."""
     return io.BufferedReader(_Chunks(iter(client.api.get_image(reference))), 1 << 20)
+
+
+def terminal_sigint() -> None:
+    """``preexec_fn`` of a CLI a test interrupts with Ctrl-C: SIGINT acts as in a terminal,
+    also when the test run itself was started in the background (which ignores SIGINT, and
+    a child inherits that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

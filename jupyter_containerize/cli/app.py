@@ -66,7 +66,8 @@ def _freeze(args: argparse.Namespace, show: Show, config: ContainerizeConfig) ->
     try:
         path = api.freeze(args.notebook, python=args.python, base=args.base, lock=args.lock,
                           platform=args.platform, dockerfile=args.dockerfile,
-                          requirements=args.requirements, check=args.check, config=config)
+                          requirements=args.requirements, check=args.check,
+                          export=args.export, config=config)
     except LockDriftError as exc:
         for line in exc.data.get("diff", []) or []:
             print(line)
@@ -76,6 +77,8 @@ def _freeze(args: argparse.Namespace, show: Show, config: ContainerizeConfig) ->
         for line in freeze_summary(json.loads(path.read_text())):
             print(line, file=sys.stderr)
     print(path)
+    if args.export and not args.check:
+        print(api.exported_lock(path, args.export))  # the last line: the exported file
     return 0
 
 

@@ -1,4 +1,5 @@
-"""CLI: `push`, `pull`, `images`, `login` and `kernel install|list|remove` (sharing)."""
+"""CLI: `push`, `pull`, `images`, `login`, `kernel install|list|remove` and `key create`
+(sharing)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _push(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> i
 
 
 def _pull(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
-    print(api.pull(args.ref, progress=show, config=config))
+    print(api.pull(args.ref, verify=args.verify or None, progress=show, config=config))
     return 0
 
 
@@ -40,7 +41,8 @@ def _images(args: argparse.Namespace, show: Show, config: ContainerizeConfig) ->
         print(json.dumps(rows, indent=1))
         return 0
     for row in rows:
-        print(image_row(row))
+        signed = f"  signed {','.join(k[:16] for k in row['signers'])}" if row["signers"] else ""
+        print(image_row(row) + signed + ("  sbom" if row["sbom"] else ""))
     if not rows:
         print("no images", file=sys.stderr)
     return 0
@@ -73,4 +75,14 @@ def _kernel(args: argparse.Namespace, show: Show, config: ContainerizeConfig) ->
     return 0
 
 
-HANDLERS = {"push": _push, "pull": _pull, "images": _images, "login": _login, "kernel": _kernel}
+def _key(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
+    made = api.key_create(kind=args.kind, folder=args.folder, config=config)
+    print(made["public"])
+    print(f"keyid {made['keyid']} ({made['kind']})")
+    print(f"sign pushes with it: c.ContainerizeConfig.signing_key = {made['private']!r}; "
+          "hand the .pub to whoever verifies (ContainerizeConfig.trusted_keys)", file=sys.stderr)
+    return 0
+
+
+HANDLERS = {"push": _push, "pull": _pull, "images": _images, "login": _login, "kernel": _kernel,
+            "key": _key}

@@ -11,6 +11,9 @@ objects.
 
 Below the verbs: the few reads a front end needs besides them (a live kernel's environment,
 a notebook's parameters, the run options checked before anything starts).
+
+Longer than the other modules on purpose: it is the one door of every front end into the core,
+and a reader sees every verb's signature in one file.
 """
 
 from __future__ import annotations
@@ -48,19 +51,34 @@ def capture(*, notebook: str | Path | None = None, python: str | None = None,
 def freeze(
     notebook: str | Path, *, python: str | None = None, base: str | None = None,
     lock: str | None = None, platform: str | None = None, dockerfile: str | Path | None = None,
-    requirements: bool = False, check: bool = False, spec: EnvironmentSpec | None = None,
-    config: Config = None,
+    requirements: bool = False, check: bool = False, export: str | None = None,
+    spec: EnvironmentSpec | None = None, config: Config = None,
 ) -> Path:
     """Capture + lock beside the notebook; returns the lock path. The lock does not depend on
-    the base image: ``base`` is taken, as by every verb that makes an environment, and unused."""
+    the base image: ``base`` is taken, as by every verb that makes an environment, and unused.
+    ``export`` (a format of ``options.EXPORT_FORMATS``) also writes the lock in that format
+    beside it (:func:`exported_lock` names the file)."""
+    from .attest.exportfile import export_beside, exported_path
     from .image import build as _build
 
     cfg = resolve(config)
-    return _build.freeze(
+    if export is not None:
+        exported_path(notebook, export)  # an unknown format stops before anything is written
+    path = _build.freeze(
         notebook, python=python, lock=_default("freeze", "lock", lock, cfg),
         platform=_default("freeze", "platform", platform, cfg), spec=spec,
         dockerfile=dockerfile, requirements=requirements, check=check, config=cfg,
     )
+    if export is not None and not check:
+        export_beside(path, export)
+    return path
+
+
+def exported_lock(lock_file: str | Path, fmt: str) -> Path:
+    """The file ``freeze --export FMT`` writes beside the lock ``lock_file``."""
+    from .attest.exportfile import exported_path
+
+    return exported_path(lock_file, fmt)
 
 
 def build(
@@ -76,7 +94,11 @@ def build(
     from .image import build as _build
 
     cfg = resolve(config)
-    return _build.build(
+    if push and cfg.signing_key:
+        from .share.signing import check_signing_key
+
+        check_signing_key(cfg)  # before building: a key that cannot sign stops here
+    result = _build.build(
         notebook, python=python, base=_default("build", "base", base, cfg),
         lock=_default("build", "lock", lock, cfg), locked=locked,
         platform=_default("build", "platform", platform, cfg), tag=tag, no_cache=no_cache,
@@ -84,6 +106,12 @@ def build(
         strip_outputs=strip_outputs, allow_flagged_outputs=allow_flagged_outputs,
         author=author, progress=progress, config=cfg, push=push,
     )
+    if push and result.digest and cfg.signing_key:  # signed like `push` signs
+        from .share.signing import sign_built
+
+        sign_built(push, [result.image_id, result.config_digest, result.manifest_digest],
+                   result.digest, progress=progress, config=cfg)
+    return result
 
 
 def drift(notebook: str | Path, spec: EnvironmentSpec, *,
@@ -275,11 +303,15 @@ def push(image: str, *, registry: str | None = None, progress: Progress | None =
                           progress=progress, config=cfg)
 
 
-def pull(ref: str, *, progress: Progress | None = None, config: Config = None) -> str:
-    """Pull from a registry; returns the reference pinned by digest."""
+def pull(ref: str, *, verify: bool | None = None, progress: Progress | None = None,
+         config: Config = None) -> str:
+    """Pull from a registry; returns the reference pinned by digest. With ``verify`` (default:
+    ``require_signed``) only an image signed by one of the trusted keys is pulled."""
     from .share import registry as _registry
 
-    return _registry.pull(ref, progress=progress, config=resolve(config))
+    cfg = resolve(config)
+    return _registry.pull(ref, verify=_default("pull", "verify", verify, cfg), progress=progress,
+                          config=cfg)
 
 
 def images(*, registry: str | None = None, config: Config = None) -> list[dict[str, Any]]:
@@ -334,6 +366,17 @@ def kernel_remove(name: str, *, config: Config = None) -> str:
     from .share import kernels
 
     return kernels.remove_kernel(name)
+
+
+def key_create(*, kind: str | None = None, folder: str | Path | None = None,
+               config: Config = None) -> dict[str, str]:
+    """A key pair that signs pushed images (set ContainerizeConfig.signing_key to its .key);
+    returns the public key's path, the key id and the kind. The passphrase, when any, comes
+    from $JUPYTER_CONTAINERIZE_KEY_PASSPHRASE."""
+    from .share import signing
+
+    cfg = resolve(config)
+    return signing.create_key(_default("key create", "kind", kind, cfg), folder)
 
 
 # --- what a kernel's front ends read -----------------------------------------------------------

@@ -8,6 +8,8 @@ import os
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 from traitlets.config import Configurable
 
+from .options import BUILDERS, DEFAULT_PLATFORM, LOCK_MODES
+
 
 class ContainerizeConfig(Configurable):
     """Configuration shared by the CLI, the server extension, the magic and the widget."""
@@ -16,14 +18,14 @@ class ContainerizeConfig(Configurable):
         "", help="Base image for environment images; empty picks one for the kernel's Python."
     ).tag(config=True)
     builder = Enum(
-        ["auto", "layers", "classic"],
+        list(BUILDERS),
         default_value="auto",
         help="How images are made: layers assembled outside the engine, or the classic builder.",
     ).tag(config=True)
     lock_mode = Enum(
-        ["full", "imported"], default_value="full", help="Default lock mode."
+        list(LOCK_MODES), default_value="full", help="Default lock mode."
     ).tag(config=True)
-    platform = Unicode("linux/amd64", help="Target platform of images.").tag(config=True)
+    platform = Unicode(DEFAULT_PLATFORM, help="Target platform of images.").tag(config=True)
     context_max_bytes = Int(
         200 * 1024 * 1024, help="Largest build context (project files) in bytes."
     ).tag(config=True)
@@ -32,10 +34,8 @@ class ContainerizeConfig(Configurable):
     ).tag(config=True)
     ca_bundle = Unicode(
         "",
-        help="CA bundle used at build time (a corporate proxy); empty finds the host's bundle.",
-    ).tag(config=True)
-    keep_ca_bundle = Bool(
-        False, help="Keep the CA bundle in the image's trust store."
+        help="CA bundle the image installs trust (a TLS-intercepting proxy's); empty: the "
+        "host's. Used at build time only, never kept in an image.",
     ).tag(config=True)
     registry = Unicode("", help="Team registry host[:port][/namespace].").tag(config=True)
     insecure_registries = List(
@@ -45,6 +45,17 @@ class ContainerizeConfig(Configurable):
     ).tag(config=True)
     team_repositories = List(
         Unicode(), help="Repositories to read when the registry has no catalog."
+    ).tag(config=True)
+    signing_key = Unicode(
+        "", help="Private key (a .key made by `key create`) that signs what push sends; empty: "
+        "push unsigned. Its passphrase comes only from $JUPYTER_CONTAINERIZE_KEY_PASSPHRASE.",
+    ).tag(config=True)
+    trusted_keys = List(
+        Unicode(), help="Public keys (.pub files) whose signatures make an image trusted."
+    ).tag(config=True)
+    require_signed = Bool(
+        False, help="Use only images signed by one of trusted_keys (pull, kernel install, "
+        "run --image, serve --image).",
     ).tag(config=True)
     run_timeout = Float(3600.0, help="Default run timeout in seconds.").tag(config=True)
     ready_timeout = Float(60.0, help="Seconds a deployment may take to become ready.").tag(

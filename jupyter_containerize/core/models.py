@@ -86,13 +86,18 @@ class BuildResult(_JSON):
     python: str = ""
     warnings: list[str] = field(default_factory=list)
     largest_files: list[tuple[str, int]] = field(default_factory=list)
+    # sha256:<hex> of the SBOM the image carries (core.attest.sbom.IMAGE_SBOM_PATH), and where
+    # the build's facts (for a signed provenance) were saved
+    sbom_digest: str = ""
+    facts_path: str = ""
 
     def summary(self) -> list[str]:
         """What a build says when it ends: reused or built (how), Python, each phase's time,
-        then its warnings."""
+        the SBOM's digest, then its warnings."""
         timing = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
         what = "reused" if self.cached else f"built ({self.builder})"
         return [f"{what}: Python {self.python}; {timing}",
+                *([f"  sbom: {self.sbom_digest}"] if self.sbom_digest else []),
                 *(f"  warning: {w}" for w in self.warnings)]
 
 

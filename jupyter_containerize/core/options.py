@@ -22,6 +22,9 @@ DEFAULT_PLATFORM = "linux/amd64"
 LOCK_MODES = ("full", "imported")
 BUILDERS = ("auto", "layers", "classic")
 REPORTS = ("html",)
+# what `freeze --export` writes: the formats of core.attest.export (a test keeps them equal)
+EXPORT_FORMATS = ("pylock", "requirements", "cyclonedx")
+KEY_KINDS = ("ed25519", "ecdsa-p256")
 
 # the JSON type each kind of option takes in a request, and how it is named in a hint
 KINDS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -168,6 +171,9 @@ _add(
                help="also write a requirements view"),
         Option("check", kind="bool", default=False,
                help="write nothing; exit 1 when the kernel no longer matches the lock"),
+        Option("export", choices=EXPORT_FORMATS, metavar="FORMAT",
+               help="also write the lock as FORMAT beside it (pylock: PEP 751 pylock.toml, "
+                    "requirements: hashed requirements.txt, cyclonedx: CycloneDX SBOM)"),
     ), notebook=True),
     Verb("build", "freeze + build the notebook image", (
         NOTEBOOK, *ENVIRONMENT, KERNEL_ID,
@@ -261,6 +267,8 @@ _add(
     Verb("pull", "pull an image; prints it pinned by digest", (
         Option("ref", positional=True, rest=True, required=True, metavar="REFERENCE",
                help="the image in the registry"),
+        Option("verify", kind="bool", default=False, trait="require_signed",
+               help="refuse an image without a signature by one of the trusted keys"),
     )),
     Verb("images", "the team's images, from the registry without pulling", (
         Option("registry", trait="registry",
@@ -283,10 +291,17 @@ _add(
     )),
     Verb("kernel list", "list the kernelspecs `kernel install` made", (JSON,)),
     Verb("kernel remove", "remove one", (Option("name", positional=True, help="the kernelspec"),)),
+    Verb("key create", "make a key pair that signs pushed images; prints the public key", (
+        Option("kind", default="ed25519", choices=KEY_KINDS, help="the kind of key"),
+        Option("folder", metavar="DIR",
+               help="where to write signing.key and signing.pub (default: a folder of the "
+                    "Jupyter data dir that only you can read)"),
+    )),
 )
 
 # verbs spelled in two words ("kernel install") are grouped under their first word
-GROUPS = {"kernel": "kernelspecs whose kernel runs inside an image"}
+GROUPS = {"kernel": "kernelspecs whose kernel runs inside an image",
+          "key": "keys that sign the images you push"}
 
 # the verbs a server runs as jobs, and which act on a notebook
 JOB_VERBS = ("build", "run", "serve", "push", "pull")

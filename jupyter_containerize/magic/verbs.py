@@ -61,13 +61,16 @@ def freeze(magic: Host, args: argparse.Namespace, show: Show) -> str:
         path = api.freeze(notebook, python=args.python, base=args.base, lock=args.lock,
                           platform=args.platform, dockerfile=args.dockerfile,
                           requirements=args.requirements, check=args.check,
-                          spec=_spec(magic, args, notebook), config=magic.settings)
+                          export=args.export, spec=_spec(magic, args, notebook),
+                          config=magic.settings)
     except LockDriftError as exc:
         for line in exc.data.get("diff", []) or []:
             print(f"  {line}")
         raise
     if not args.quiet:
         print("\n".join(freeze_summary(json.loads(path.read_text()))))
+    if args.export and not args.check:
+        return str(api.exported_lock(path, args.export))
     return str(path)
 
 
@@ -197,7 +200,7 @@ def push(magic: Host, args: argparse.Namespace, show: Show) -> str:
 
 def pull(magic: Host, args: argparse.Namespace, show: Show) -> str:
     """The image pulled, pinned by digest (what the cell shows)."""
-    return api.pull(args.ref, progress=show, config=magic.settings)
+    return api.pull(args.ref, verify=args.verify, progress=show, config=magic.settings)
 
 
 def images(magic: Host, args: argparse.Namespace, show: Show) -> None:
@@ -227,8 +230,18 @@ def kernel(magic: Host, args: argparse.Namespace, show: Show) -> None:
         print(f"removed {api.kernel_remove(args.name, config=cfg)}")
 
 
+def key(magic: Host, args: argparse.Namespace, show: Show) -> str:
+    """``key create``: the public key's path (what the cell shows); the private key stays in
+    its 0600 file, named once so it can be configured as ``signing_key``."""
+    made = api.key_create(kind=args.kind, folder=args.folder, config=magic.settings)
+    print(f"keyid {made['keyid']} ({made['kind']}); sign pushes with "
+          f"%config ContainerizeConfig.signing_key = {made['private']!r}")
+    return str(made["public"])
+
+
 VERBS: dict[str, Callable[[Host, argparse.Namespace, Show], Any]] = {
     "capture": capture, "freeze": freeze, "build": build, "run": run, "serve": serve,
     "login": login, "doctor": doctor, "base": base, "runs": runs, "prune": prune, "stop": stop,
     "deployments": deployments, "push": push, "pull": pull, "images": images, "kernel": kernel,
+    "key": key,
 }

@@ -104,8 +104,12 @@ function ImageSummary(props: { image: ITeamImage }): JSX.Element {
   );
 }
 
+/** Who signed the image and whether an SBOM is attached (read from the registry). */
+type ISignedImage = ITeamImage & { signers?: string[]; sbom?: boolean };
+
 function ImageDetails(props: { image: ITeamImage }): JSX.Element {
   const { image } = props;
+  const signed = image as ISignedImage;
   const model = Object.entries(image.model ?? {});
   return (
     <dl className="jp-Containerize-image-details" data-field="image-details">
@@ -129,6 +133,12 @@ function ImageDetails(props: { image: ITeamImage }): JSX.Element {
       <dd>{formatDate(image.created)}</dd>
       <dt>Size</dt>
       <dd>{formatSize(image.size) || '—'}</dd>
+      <dt>Signed by</dt>
+      <dd data-field="image-signers">
+        {(signed.signers ?? []).map(k => k.slice(0, 16)).join(', ') || 'unsigned'}
+      </dd>
+      <dt>SBOM</dt>
+      <dd data-field="image-sbom">{signed.sbom ? 'attached' : '—'}</dd>
     </dl>
   );
 }

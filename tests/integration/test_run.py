@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jc_support import terminal_sigint
 
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.engine import containers
@@ -312,7 +313,8 @@ def test_ctrl_c_stops_and_removes_the_container(image: str, tmp_path: Path) -> N
            "JUPYTER_CONTAINERIZE_LABELS": f"{labels.TEST_RUN}={TEST_RUN}"}
     exe = Path(sys.executable).with_name("jupyter-containerize")
     proc = subprocess.Popen([str(exe), "run", str(src), "--image", image, "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=terminal_sigint)
     from jupyter_containerize.core.engine import client as engine
 
     flt = {"label": f"{labels.TEST_RUN}={TEST_RUN}", "status": "running"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import EXAMPLE_PYTHON, cli, notebook
-from jc_support import TEST_LABEL, TEST_RUN_ID
+from jc_support import TEST_LABEL, TEST_RUN_ID, terminal_sigint
 
 pytestmark = pytest.mark.engine
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -117,7 +117,7 @@ def test_ctrl_c_keeps_output_and_files_and_exits_130(
     exe = Path(sys.executable).with_name("jupyter-containerize")
     proc = subprocess.Popen([str(exe), "run", str(nb), "--image", image, "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **_env(data)})
+                            env={**os.environ, **_env(data)}, preexec_fn=terminal_sigint)
     seen: list[str] = []
     ready = threading.Event()
 

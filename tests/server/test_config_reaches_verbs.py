@@ -5,6 +5,7 @@ route answers what runs now, with the notebook that served it, and proxies a req
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from jupyter_containerize.core import api, labels
 
 EXAMPLE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-example" / "bin" / "python"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TEAM = {"team": "x"}
 TRAIN = """
 import sys, joblib
@@ -53,10 +55,17 @@ async def _labels_while_running(docker_client: Any, job_id: str, limit: float) -
     raise AssertionError(f"no container of run {job_id} within {limit} s")
 
 
+@pytest.fixture
+def sleeper(jp_root_dir: Path) -> str:
+    """A notebook that never ends by itself: only the configured run timeout stops it."""
+    shutil.copy(NOTEBOOKS / "sleeps.ipynb", jp_root_dir / "sleeps.ipynb")
+    return "sleeps.ipynb"
+
+
 async def test_a_run_has_the_configured_label_and_timeout(
-    api_call: Any, notebook: str, example_python: str, finish_job: Any, docker_client: Any
+    api_call: Any, sleeper: str, example_python: str, finish_job: Any, docker_client: Any
 ) -> None:
-    body = {"kind": "run", "notebook": notebook, "options": {"python": example_python}}
+    body = {"kind": "run", "notebook": sleeper, "options": {"python": example_python}}
     status, job = await api_call("POST", "jobs", body=body)
     assert status == 202, job
     seen = await _labels_while_running(docker_client, job["id"], 900)

@@ -50,7 +50,12 @@ export JUPYTER_CONTAINERIZE_DATA_DIR="${JUPYTER_CONTAINERIZE_DATA_DIR:-$scratch/
 export JUPYTER_DATA_DIR="$scratch/jupyter-data" DOCKER_CONFIG="$scratch/docker-config"
 # the Notebook 7 server's root (notebook7_server_config.py copies the example there)
 export CONTAINERIZE_NB7_ROOT="$scratch/notebook7-root"
-mkdir -p "$JUPYTERLAB_GALATA_ROOT_DIR"
+mkdir -p "$JUPYTERLAB_GALATA_ROOT_DIR" "$JUPYTER_CONFIG_DIR"
+# the one settings file every front end reads (the servers and the Notebook 7 kernel's magic):
+# the kernels here are the development venv, so images lock what the notebook imports
+cat > "$JUPYTER_CONFIG_DIR/jupyter_containerize_config.py" <<'CFG'
+c.ContainerizeConfig.lock_mode = "imported"
+CFG
 
 # arguments that select tests of one suite leave the other without any: not a failure then
 extra=()

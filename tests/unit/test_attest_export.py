@@ -187,7 +187,7 @@ def test_exports_are_deterministic_and_cyclonedx_is_the_sbom(hashed_lock: dict[s
     assert {c["purl"] for c in doc["components"] if c.get("purl", "").startswith("pkg:pypi/")} \
         == {f"pkg:pypi/{n}@{v}" for n, v in PINS.items()}
     assert export_filename("pylock", "my notebook") == "pylock.my-notebook.toml"
-    assert export_filename("requirements", "clf") == "clf.requirements.txt"
+    assert export_filename("requirements", "clf") == "clf.requirements.hashes.txt"
 
 
 def test_lock_without_files_exports_plain_pins() -> None:

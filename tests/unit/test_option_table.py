@@ -29,7 +29,7 @@ NOT_OPTIONS = {"progress", "config", "spec", "cancel", "store", "extra_labels", 
 API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "capture": [(api.capture, {"notebook", "python"})],
     "freeze": [(api.freeze, {"notebook", "python", "base", "lock", "platform", "dockerfile",
-                             "requirements", "check"})],
+                             "requirements", "check", "export"})],
     "build": [(api.build, {"notebook", "python", "base", "lock", "platform", "locked", "tag",
                            "no_cache", "builder", "dry_run", "push", "strip_outputs",
                            "allow_flagged_outputs", "author"})],
@@ -46,7 +46,7 @@ API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "stop": [(api.stop, {"name"})],
     "deployments": [(api.deployments, set())],
     "push": [(api.push, {"image", "registry"})],
-    "pull": [(api.pull, {"ref"})],
+    "pull": [(api.pull, {"ref", "verify"})],
     "images": [(api.images, {"registry"}), (api.keep, {"keep=ref"}),
                (api.unkeep, {"unkeep=ref"})],
     # the CLI reads the password (from stdin with --password-stdin) and passes it
@@ -54,6 +54,7 @@ API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "kernel install": [(api.kernel_install, {"ref", "name", "display_name"})],
     "kernel list": [(api.kernel_list, set())],
     "kernel remove": [(api.kernel_remove, {"name"})],
+    "key create": [(api.key_create, {"kind", "folder"})],
 }
 
 
@@ -89,7 +90,7 @@ def test_options_backed_by_the_configuration_default_to_none_in_the_api(verb: st
 FLAGS = {
     "capture": {"--python"},
     "freeze": {"--python", "--base", "--lock", "--platform", "--dockerfile", "--requirements",
-               "--check"},
+               "--check", "--export"},
     "build": {"--python", "--base", "--lock", "--platform", "--locked", "--tag", "--no-cache",
               "--builder", "--dry-run", "--push", "--strip-outputs",
               "--allow-flagged-outputs", "--author"},

@@ -14,11 +14,11 @@ from typing import Any
 
 from ..._version import __version__
 from ..models import normalize
+from ..options import EXPORT_FORMATS
 from .errors import ExportFormatError
 from .lockdata import is_wheel, lock_packages, package_files, python_version
 from .sbom import build_sbom, sbom_bytes
 
-EXPORT_FORMATS = ("pylock", "requirements", "cyclonedx")
 CREATED_BY = "jupyter-containerize"
 # PEP 508 markers of the platforms a lock is made for
 _ENVIRONMENTS = {
@@ -50,7 +50,7 @@ def _unknown(fmt: str) -> ExportFormatError:
 def export_filename(fmt: str, stem: str) -> str:
     """The conventional file name of an export of the lock of notebook ``stem``."""
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "notebook"
-    names = {"pylock": f"pylock.{safe}.toml", "requirements": f"{safe}.requirements.txt",
+    names = {"pylock": f"pylock.{safe}.toml", "requirements": f"{safe}.requirements.hashes.txt",
              "cyclonedx": f"{safe}.cdx.json"}  # fmt: skip
     if fmt not in names:
         raise _unknown(fmt)

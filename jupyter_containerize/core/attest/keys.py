@@ -16,9 +16,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from ..options import KEY_KINDS
 from .errors import KeyFileError
 
-KEY_KINDS = ("ed25519", "ecdsa-p256")
 PrivateKey = Union[ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey]
 PublicKey = Union[ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey]
 _MAX_KEY_BYTES = 64 * 1024

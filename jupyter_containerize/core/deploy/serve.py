@@ -16,10 +16,12 @@ from typing import Any
 from .. import labels as labels_mod
 from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
+from ..env.uv import use_ca_bundle
 from ..errors import ContainerizeError, NotFoundError
 from ..image import installer
 from ..options import DEFAULT_PLATFORM
 from ..progress import Reporter
+from ..share.signing import verify_image
 from .options import allowed_hosts, valid_host, valid_name, valid_port, valid_skops_types
 from .result import ServeResult
 from .serveimage import PORT, ModelSource, ServingImage, helper_files, serving_image
@@ -107,6 +109,7 @@ def environment_image(
             raise NotFoundError(
                 f"image {image} is not in the engine", hint="build or pull it first"
             )
+        verify_image(image, config=config)  # under require_signed: trusted signature or refused
         repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
         return image, repo.rsplit("/", 1)[-1]
     if notebook is None:
@@ -143,6 +146,7 @@ def serve(
     trusted = valid_skops_types(skops_trust)
     cfg = resolve(config)
     installer.use_index(cfg.index_url)
+    use_ca_bundle(cfg.ca_bundle)
     rep = Reporter(progress)
     host = valid_host(host, local=not engine.is_remote())
     if replicas is not None:

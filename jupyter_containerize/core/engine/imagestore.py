@@ -262,3 +262,24 @@ def keep(images: list[Any], manifests: list[bytes | None] | None = None) -> None
     for manifest in manifests or []:
         if manifest is not None:
             add_blob_bytes(manifest)
+
+
+def read_image_file(ref: str, path: str) -> bytes | None:
+    """One file of an image, copied out of a container that is created and never started;
+    None when the image has no such file."""
+    import docker.errors
+
+    from .. import labels
+    from . import client as engine
+    from .containerfiles import read_file
+
+    try:
+        container = engine.client().containers.create(
+            ref, ["true"], network_disabled=True, labels={labels.MANAGED: "true"})
+    except docker.errors.APIError as exc:
+        raise BuildError(f"could not read {path} of {ref}: {exc.explanation or exc}",
+                         hint="check that the image exists (`docker image ls`)") from exc
+    try:
+        return read_file(container, path)
+    finally:
+        container.remove(force=True)

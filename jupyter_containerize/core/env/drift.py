@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models import EnvironmentSpec
+from ..options import DEFAULT_PLATFORM
 from .freezing import next_lock
 from .lock import diff_locks, lock_path, read_lock
-
-DEFAULT_PLATFORM = "linux/amd64"
 
 
 def drift(notebook: str | Path, spec: EnvironmentSpec) -> dict[str, Any]:
@@ -27,7 +26,9 @@ def drift(notebook: str | Path, spec: EnvironmentSpec) -> dict[str, Any]:
     old = read_lock(path)
     mode = old.get("mode") or "full"
     platform = old.get("platform") or DEFAULT_PLATFORM
-    changes = diff_locks(old, next_lock(nb_path, spec, mode=mode, platform=platform, old=old))
+    # what drifted is versions and sources: the files' hashes are not looked up
+    new = next_lock(nb_path, spec, mode=mode, platform=platform, old=old, hashes=False)
+    changes = diff_locks(old, new)
     return {
         "frozen": True,
         "drifted": bool(changes),

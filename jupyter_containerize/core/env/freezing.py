@@ -95,17 +95,22 @@ def next_lock(
     platform: str,
     old: dict | None,
     nb: Any = None,
+    hashes: bool = True,
 ) -> dict[str, Any]:
     """The lock ``spec`` gives the notebook now (layers ordered after ``old``); not written.
 
     A live kernel's imports count; otherwise the notebook's (``nb``, read when not given)
-    import statements do.
+    import statements do. With ``hashes``, each index package records the file the image
+    installs and its sha256 (kept from ``old`` for an unchanged pin).
     """
     from . import lock as locks
+    from .filehashes import record_files
     from .notebook import imports_from_notebook, load_notebook
 
     nb = nb if nb is not None else load_notebook(notebook)
     imports = spec.imported if spec.live_kernel and spec.imported else imports_from_notebook(nb)
     new = locks.make_lock(spec, mode, imports, platform=platform, notebook_dir=notebook.parent)
     new["layers"] = layer_order(old, new)
+    if hashes:
+        record_files(new, old)
     return new

@@ -51,6 +51,21 @@ def use_index(url: str) -> None:
     _CONFIGURED_INDEX.set(url)
 
 
+# ContainerizeConfig.ca_bundle of the build under way in this thread (use_ca_bundle)
+_CONFIGURED_CA: ContextVar[str] = ContextVar("jupyter_containerize_ca_bundle", default="")
+
+
+def use_ca_bundle(path: str) -> None:
+    """Make ``path`` (``ContainerizeConfig.ca_bundle``; empty: the host's) the CA bundle the
+    image installs that follow in this thread trust: a TLS-intercepting proxy's."""
+    _CONFIGURED_CA.set(path)
+
+
+def ca_bundle(default: str = "") -> str:
+    """The configured CA bundle, else ``default``."""
+    return _CONFIGURED_CA.get() or default
+
+
 def index_url() -> str | None:
     """The package index for image installs: the configured one, else an http(s) index the
     host's UV_INDEX_URL / PIP_INDEX_URL names (never a file://), else none (PyPI)."""
@@ -85,8 +100,10 @@ def run_uv(
     url = index_url()
     if url:
         env["UV_INDEX_URL"] = url
+    if ca_bundle():
+        env["SSL_CERT_FILE"] = ca_bundle()
     with tempfile.TemporaryDirectory(prefix="jc-uv-") as tmp:
-        cmd = [uv_bin()]
+        cmd = [uv_bin(), "--color", "never"]  # plain text to read, whatever a kernel forces
         for arg in args:
             if files and arg in files:
                 path = Path(tmp, arg)

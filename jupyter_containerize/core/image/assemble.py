@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .. import labels as labels_mod
+from ..attest import sbom as cdx
 from ..engine import client as engine
 from ..engine import imagestore
 from ..errors import BuildError
 from ..models import BuildResult
 from ..paths import cache_dir
-from . import imagefs, installer, layers, layerstream
+from . import imagefs, installer, layers, layerstream, sbomfile
 from .importcheck import smoke_test
 from .plan import RENDERER_VERSION
 
@@ -39,16 +41,18 @@ def assemble(
             )
         _layers_path(plan, reference, env_ref, author, result)
         return "layers"
+    if plan.apt:  # apt.txt: the image goes on a base with those system packages, whose
+        # dpkg status the SBOM then lists
+        from .aptbase import with_packages
+
+        plan.base = with_packages(plan.base, plan.apt, plan.rep, no_cache=plan.no_cache,
+                                  extra_labels=dict(plan.cfg.extra_labels))
+        plan.apt_in_base = True
     if builder == "classic":
         from .dockerfile import classic
 
         classic(plan, reference, author, result)
         return "classic"
-    if plan.apt:  # apt.txt: the layers go on a base with those system packages
-        from .aptbase import with_packages
-
-        plan.base = with_packages(plan.base, plan.apt, plan.rep, no_cache=plan.no_cache,
-                                  extra_labels=dict(plan.cfg.extra_labels))
     _layers_path(plan, reference, env_ref, author, result)
     return "layers"
 
@@ -141,24 +145,33 @@ def _layers_path(
             if len(env_layers) - 1 < len(sequence):
                 stream.add(env_layers)  # the engine loads these while later waves install
 
+    # the base's dpkg status (for the SBOM) is read while the distributions install
+    reading = ThreadPoolExecutor(1, thread_name_prefix="dpkg-status")
+    dpkg_status = reading.submit(sbomfile.base_dpkg_status, plan, base_attrs)
+    reading.shutdown(wait=False)
     try:
         with rep.phase("install"):
             installer.ensure({**tool_reqs, **reqs}, minor, plan.platform, compile_py,
                              glibc=plan.base.glibc, no_cache=plan.no_cache, log=rep.log,
                              waves=[tool_todo, *user_waves], on_wave=on_wave,
-                             python_version=exact_python(plan.base.python_version, minor))
+                             python_version=exact_python(plan.lock["python"]["version"], minor),
+                             hashes=installer.lock_hashes(plan.lock))
+        with rep.phase("sbom"):
+            sites = [_site(f, minor) for f in [*tool.values(), *user.values()]]
+            sbom = sbomfile.image_sbom(plan, dpkg_status.result(), sites)
+            result.sbom_digest = lab[cdx.SBOM_DIGEST_LABEL] = sbomfile.digest(sbom)
         with rep.phase("layers"):
             ready.update(reqs)
             write_ready()
             proj = layers.write_layer(
                 imagefs.project_entries(
                     plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
-                ),
+                ) + [sbomfile.sbom_entry(sbom)],
                 work / f"project-{plan.image_hash[:16]}.tar",
                 plan.created_epoch(),
                 {imagefs.HOME.strip("/"): layers.USER, imagefs.WORK.strip("/"): layers.USER},
             )
-            proj.comment = "project files"
+            proj.comment = "project files, SBOM"
         env_cfg = config(env_layers, env_lab)
         nb_cfg = config(env_layers + [proj], lab)
         env_spec = layers.ImageSpec(env_ref, env_layers, env_cfg)
@@ -190,6 +203,11 @@ def _layers_path(
     with rep.phase("smoke test"):
         smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
     proj.path.unlink(missing_ok=True) if proj.path else None
+
+
+def _site(folder: Path, minor: str) -> Path:
+    """The site-packages folder of one installed distribution in our store."""
+    return folder / "lib" / f"python{minor}" / "site-packages"
 
 
 def _groups(plan: Any, by_pin: dict[str, str]) -> list[list[str]]:
@@ -240,7 +258,9 @@ def _cached_layer(stem: Path, make: Any, comment: str, fresh: bool = False) -> l
 
 
 def exact_python(version: str, minor: str) -> str:
-    """The base's Python as uv should judge ``Requires-Python`` (``3.11.7``), or the minor
-    when the base does not say its patch release."""
+    """The Python uv judges ``Requires-Python`` against: the kernel's own release (``3.11.7``,
+    the lock's), where every locked distribution was installed and ran; the image's Python has
+    the same minor (its patch release may differ, and the labels say so). The minor alone when
+    the lock does not say its patch release."""
     plain = re.fullmatch(rf"{re.escape(minor)}\.\d+", version.strip())
     return plain.group(0) if plain else minor

@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from .. import labels
+from ..attest.sbom import SBOM_DIGEST_LABEL
+from ..attest.store import folder as facts_folder
 from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
 from ..env import project
 from ..env.apttxt import apt_packages
 from ..env.freezing import capture_for, next_lock
 from ..env.lock import lock_path as lock_path_for
+from ..env.uv import use_ca_bundle
 from ..errors import BuildError, ContainerizeError, ImageReferenceError, NotebookError
 from ..models import BuildResult, EnvironmentSpec
 from ..options import DEFAULT_PLATFORM
 from ..paths import cache_dir
 from ..progress import Reporter
-from . import installer
+from . import installer, sbomfile
 from .plan import BuildPlan
 
 
@@ -43,12 +46,14 @@ def freeze(
 
     cfg = resolve(config)
     installer.use_index(cfg.index_url)
+    use_ca_bundle(cfg.ca_bundle)
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)
     spec = spec or capture_for(python, nb_path, config=cfg)
     path = lock_path_for(nb_path)
     old = locks.read_lock(path) if path.exists() else None
-    new = next_lock(nb_path, spec, mode=lock, platform=platform, old=old, nb=nb)
+    new = next_lock(nb_path, spec, mode=lock, platform=platform, old=old, nb=nb,
+                    hashes=not check)  # a check compares pins; it needs no index
     if check:
         from ..errors import LockDriftError
 
@@ -114,6 +119,8 @@ def build(
 
     cfg = resolve(config)
     installer.use_index(cfg.index_url)
+    use_ca_bundle(cfg.ca_bundle)
+    started = sbomfile.now()
     rep = Reporter(progress)
     nb_path = Path(notebook).resolve()
     nb = load_notebook(nb_path)
@@ -191,13 +198,29 @@ def build(
         return result
     with _hash_lock(plan.image_hash):
         existing = None if (no_cache or remote) else engine.get_image(reference)
-        if existing is not None and existing.labels.get(labels.ENV_HASH) == plan.env_hash:
+        if (existing is not None and existing.labels.get(labels.ENV_HASH) == plan.env_hash
+                and existing.labels.get(SBOM_DIGEST_LABEL)):
             result.cached, result.image_id, result.builder = True, existing.id, "cache"
+            result.sbom_digest = existing.labels[SBOM_DIGEST_LABEL]
+            kept = facts_folder(existing.id) / "facts.json"
+            if not kept.exists():  # built before facts were kept, or with another data dir
+                how = existing.labels.get(labels.BUILDER)
+                kept = sbomfile.record_facts(
+                    plan, [existing.id], build_path=how if how == "classic" else "layers",
+                    engine=True, started=started, sbom_digest=result.sbom_digest,
+                    image_name=reference) or kept
+            result.facts_path = str(kept)
             rep.log(f"reusing {reference}")
         else:
             from .assemble import assemble
 
             result.builder = assemble(plan, reference, env_ref, author, builder, result)
+            with rep.phase("facts"):
+                facts = sbomfile.record_facts(
+                    plan, [result.image_id, result.config_digest, result.manifest_digest],
+                    build_path=result.builder, engine=remote is None, started=started,
+                    sbom_digest=result.sbom_digest, image_name=result.reference or reference)
+            result.facts_path = str(facts or "")
         if push and remote is None:
             from ..engine.parts import image_parts
             from .push import push_parts

@@ -11,10 +11,12 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from ..attest.sbom import IMAGE_SBOM_PATH, SBOM_DIGEST_LABEL
 from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
 from ..env import localproject
 from ..env.lock import lock_path
+from ..env.uv import ca_bundle, use_ca_bundle
 from ..errors import BuildError
 from ..models import BuildResult
 from ..options import DEFAULT_PLATFORM
@@ -47,10 +49,12 @@ def render(
     labels: dict[str, str] | None = None,
     apt: list[str] | None = None,
     index: str | None = None,
+    sbom: bool = False,
 ) -> str:
     """The Dockerfile: base, apt.txt, environments, then project files (last layer).
 
-    ``index``: a package index with no password in it (see :func:`image_index`)."""
+    ``index``: a package index with no password in it (see :func:`image_index`); ``sbom``:
+    the context holds ``sbom.cdx.json``, copied to the image's SBOM path last."""
     env = imagefs.image_env("")
     cert = "PIP_CERT=/tmp/containerize/ca.crt " if has_ca else ""
     if index:
@@ -67,6 +71,9 @@ def render(
         "-r /tmp/containerize/tool-requirements.txt \\",
         f" && {cert}{imagefs.TOOL}/bin/pip --python {imagefs.ENV}/bin/python install --no-deps "
         "--no-cache-dir -r /tmp/containerize/requirements.txt \\",
+        # then the tool environment holds papermill's pins only, as on the layers path (the
+        # SBOM lists exactly what the environments hold)
+        f" && {imagefs.TOOL}/bin/python -m pip uninstall -y -q pip setuptools \\",
         f" && mkdir -p {imagefs.TOOL}/share/jupyter/kernels/{imagefs.KERNEL_NAME} \\",
         f" && cp /tmp/containerize/kernel.json {imagefs.TOOL}/share/jupyter/kernels/"
         f"{imagefs.KERNEL_NAME}/ \\",
@@ -80,6 +87,7 @@ def render(
     lines += [
         f"WORKDIR {imagefs.WORK}",
         f"COPY --chown=1000:1000 project/ {imagefs.WORK}/",
+        *([f"COPY sbom.cdx.json {IMAGE_SBOM_PATH}"] if sbom else []),
         f"USER {imagefs.RUNNER_USER}",
         f'CMD ["{imagefs.ENV}/bin/python"]',
     ]
@@ -126,8 +134,8 @@ def write_context(dest: Path, plan_like: dict[str, Any]) -> None:
     (c / "tool-requirements.txt").write_text("\n".join(plan_like["tool"]) + "\n")
     spec = imagefs.meta_entries(plan_like["python_path"], "3")[-3].data or b"{}"
     (c / "kernel.json").write_bytes(spec)
-    if plan_like.get("ca") and Path(HOST_CA).exists():
-        shutil.copy2(HOST_CA, c / "ca.crt")
+    if plan_like.get("ca"):
+        shutil.copy2(plan_like["ca"], c / "ca.crt")
     proj = dest / "project"
     proj.mkdir(exist_ok=True)
     for rel in plan_like["files"]:
@@ -139,10 +147,12 @@ def write_context(dest: Path, plan_like: dict[str, Any]) -> None:
 
 
 def _context(
-    plan: BuildPlan, dest: Path, labels: dict[str, str] | None, for_reading: bool = False
+    plan: BuildPlan, dest: Path, labels: dict[str, str] | None, for_reading: bool = False,
+    sbom: bytes | None = None,
 ) -> None:
     wheels = local_wheels(plan.root, plan.lock)
-    has_ca = Path(HOST_CA).exists()
+    ca = ca_bundle(HOST_CA)
+    has_ca = Path(ca).is_file()
     write_context(
         dest,
         {
@@ -150,17 +160,20 @@ def _context(
             "requirements": requirement_lines(plan.lock, wheels, "/tmp/containerize/wheels"),
             "tool": plan.tool_pins,
             "python_path": plan.base.python_path,
-            "ca": has_ca,
+            "ca": ca if has_ca else "",
             "files": plan.files.files,
             "root": plan.root,
             "notebook_rel": plan.notebook_rel,
             "notebook_bytes": plan.notebook_bytes,
             "dockerfile": render(
-                plan.base.python_path, plan.base.reference, has_ca, labels, plan.apt,
-                image_index(for_reading),
+                plan.base.python_path, plan.base.reference, has_ca, labels,
+                None if plan.apt_in_base else plan.apt, image_index(for_reading),
+                sbom=sbom is not None,
             ),
         },
     )
+    if sbom is not None:
+        (dest / "sbom.cdx.json").write_bytes(sbom)
 
 
 def eject(
@@ -172,6 +185,7 @@ def eject(
 
     cfg = resolve(config)
     installer.use_index(cfg.index_url)
+    use_ca_bundle(cfg.ca_bundle)
     base = find_base(engine.client(), lock["python"]["version"], cfg.base_image or None)
     plan = BuildPlan(
         nb_path,
@@ -193,9 +207,15 @@ def classic(plan: BuildPlan, reference: str, author: str | None, result: BuildRe
     """The Docker SDK's classic builder, from the rendered context."""
     import tempfile
 
+    from . import sbomfile
+
     labels = plan.labels(author, "classic")
+    with plan.rep.phase("sbom"):
+        base_attrs = engine.require_image(plan.base.reference).attrs
+        sbom = sbomfile.image_sbom(plan, sbomfile.base_dpkg_status(plan, base_attrs))
+        result.sbom_digest = labels[SBOM_DIGEST_LABEL] = sbomfile.digest(sbom)
     with tempfile.TemporaryDirectory() as tmp:
-        _context(plan, Path(tmp), None)
+        _context(plan, Path(tmp), None, sbom=sbom)
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             tar.add(tmp, arcname=".")

@@ -8,6 +8,7 @@ from these folders, so adding a package installs and packs only that package.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import re
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..attest.lockdata import package_files
+from ..env.filehashes import hashed_pin
 from ..env.uv import (
     bare_url,
     index_url,
@@ -105,6 +108,7 @@ def ensure(
     waves: list[list[str]] | None = None,
     on_wave: Callable[[list[str]], None] | None = None,
     python_version: str | None = None,
+    hashes: dict[str, list[str]] | None = None,
 ) -> dict[str, Path]:
     """Make sure every ``key -> requirement line`` is installed in the store; return folders.
 
@@ -113,7 +117,10 @@ def ensure(
     put in the store in order, and ``on_wave`` is called with its keys once they are there,
     so a caller can use them while later waves still install. ``python_version`` is the
     image's exact Python (X.Y.Z) when known: a distribution's ``Requires-Python`` is judged
-    against it, not against X.Y.0."""
+    against it, not against X.Y.0. ``hashes`` (``name==version`` -> sha256s, see
+    :func:`lock_hashes`) are checked by uv for the distributions it downloads: a file that
+    is not the one the lock records stops the install (the layer keys do not depend on them,
+    so a lock without hashes installs and packs exactly as before)."""
     root = store(python_minor, platform, glibc)
     todo = {k: requirements[k]
             for k in missing(requirements, python_minor, platform, glibc, no_cache)}
@@ -132,8 +139,10 @@ def ensure(
                 ThreadPoolExecutor(len(runs), thread_name_prefix="uv") as pool:
             targets = [Path(tmp) / f"t{i}" for i in range(len(runs))]
             target_python = python_version or python_minor
-            started = [pool.submit(_uv_install, [todo[k] for k in run], target, target_python,
-                                   tag, no_cache, platform)
+            # each run sees this thread's settings (the configured index and CA bundle)
+            started = [pool.submit(contextvars.copy_context().run, _uv_install,
+                                   [_hashed(todo[k], hashes) for k in run], target,
+                                   target_python, tag, no_cache, platform)
                        for run, target in zip(runs, targets)]
             for i, (run, target, future) in enumerate(zip(runs, targets, started)):
                 future.result()
@@ -167,6 +176,28 @@ def _place(folders: list[tuple[str, Path]], root: Path, compile_python: str | No
         folder.rename(root / key)
 
 
+def lock_hashes(lock: dict) -> dict[str, list[str]]:
+    """``name==version`` (name normalized) -> the sha256 of each file the lock records, for
+    the packages the image installs from the index (none for a lock written before files
+    were recorded)."""
+    out = {}
+    for package in lock.get("packages", []):
+        if hashed_pin(package) and package.get("files"):
+            pin = f"{normalize(package['name'])}=={package['version']}"
+            out[pin] = [f["sha256"] for f in package_files(package)]
+    return out
+
+
+def _hashed(line: str, hashes: dict[str, list[str]] | None) -> str:
+    """The requirement line with ``--hash`` options when the lock records the files of that
+    very pin (another version of the same name, e.g. the tool environment's, has none)."""
+    name, sep, version = line.strip().partition("==")
+    found = (hashes or {}).get(f"{normalize(name)}=={version}") if sep else None
+    if not found or line.endswith(".whl") or "@" in line:
+        return line
+    return " ".join([line, *(f"--hash=sha256:{h}" for h in found)])
+
+
 def _requirement_name(line: str) -> str:
     """The normalized distribution name of a requirement line or a wheel's path."""
     if line.endswith(".whl"):
@@ -186,13 +217,21 @@ def _uv_install(
 
 def _install_error(stderr: str, platform: str, python: str = "") -> InstallError:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    changed = re.search(r"Hash mismatch for `([^`]+)`", stderr)
+    if changed:
+        return InstallError(
+            f"the index's file of {changed.group(1)} is not the one the lock records (its sha256 "
+            "differs)",
+            hint="if the change is expected, freeze the notebook again to record the new file; "
+            "otherwise check the package index",
+            log="\n".join(lines[-20:]),
+        )
     newer = re.search(r"`?([A-Za-z0-9_.\-]+)==([^\s`]+)`? only supports (>=\s*[\d.]+)", stderr)
     if newer:
         return InstallError(
-            f"{newer.group(1)}=={newer.group(2)} needs Python {newer.group(3)}; the base image "
-            f"has Python {python}",
-            hint="pin an older version, or carry the kernel's own interpreter into a base: "
-            "jupyter containerize base --bootstrap --python KERNEL-PYTHON",
+            f"{newer.group(1)}=={newer.group(2)} needs Python {newer.group(3)}; the image is "
+            f"built for Python {python}",
+            hint="pin a version that supports it in the kernel's environment and freeze again",
             log="\n".join(lines[-20:]),
         )
     if "Failed to fetch" in stderr or "error sending request" in stderr:
@@ -305,5 +344,6 @@ def resolve(requirements: list[str], python_minor: str, platform: str) -> list[s
 
 __all__ = [
     "STORE_VERSION", "bare_url", "compile_python_for", "dist_key", "ensure", "index_url",
-    "missing", "platform_tag", "resolve", "run_uv", "shown_url", "store", "use_index", "uv_bin",
+    "lock_hashes", "missing", "platform_tag", "resolve", "run_uv", "shown_url", "store",
+    "use_index", "uv_bin",
 ]

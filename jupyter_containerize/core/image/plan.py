@@ -51,6 +51,7 @@ class BuildPlan:
         self.remote: Any = None  # a base in a registry, when no engine answers
         self.push_to: str | None = None
         self.kernel_python: str | None = None  # the kernel's interpreter, when given
+        self.apt_in_base = False  # apt.txt's packages are in self.base already
         self.root = nb_path.parent
         self.notebook_rel = nb_path.name
         # The notebook as saved, byte for byte, unless its outputs were stripped.

@@ -28,6 +28,7 @@ from ..jobs.repair import MARKER
 from ..jobs.store import JobStore, now_iso, run_dir
 from ..models import RunRecord
 from ..progress import Event, Reporter
+from ..share.signing import verify_image
 from . import options as runoptions
 from . import outcome as outcome_
 from . import reproduce
@@ -128,6 +129,8 @@ def run(
     checked = runoptions.check(timeout, cpus, memory, parameters)
     timeout, cpus, limit = checked.timeout, checked.cpus, checked.memory
     containers.device_requests(gpus)  # a --gpus the engine would not understand stops here
+    if image:
+        verify_image(image, config=cfg)  # under require_signed: trusted signature or refused
     state = _prepare(
         Path(notebook), parameters or {}, output, artifacts, env, data, progress,
         store or JobStore(), extra_labels or dict(cfg.extra_labels),

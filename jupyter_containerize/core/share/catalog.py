@@ -17,6 +17,7 @@ from ..engine import registries
 from ..errors import NotFoundError
 from ..oci.client import RegistryClient
 from ..oci.reference import registry_host
+from .signing import FALLBACK_TAG, signatures
 
 
 def describe(host: str, name: str, tag: str, manifest: dict[str, Any], digest: str,
@@ -36,7 +37,7 @@ def describe(host: str, name: str, tag: str, manifest: dict[str, Any], digest: s
         "python": lab.get(labels.PYTHON, ""), "packages": packages, "model": model,
         "created": lab.get(labels.OCI_CREATED) or config.get("created", ""),
         "role": lab.get(labels.ROLE, ""), "managed": lab.get(labels.MANAGED) == "true",
-        "size": size,
+        "size": size, "signers": [], "sbom": False,
     }
 
 
@@ -71,10 +72,14 @@ def images(registry: str | None = None, *, repositories: list[str] | None = None
     rows = []
     for name in sorted(set(names)):
         for tag in reg.tags(name):
+            if FALLBACK_TAG.fullmatch(tag):
+                continue  # the referrers index of a signed image, not an image
             manifest, digest = reg.manifest(name, tag)
             cfg_digest = (manifest.get("config") or {}).get("digest")
             image_config = reg.config(name, cfg_digest) if cfg_digest else {}
-            rows.append(describe(host, name, tag, manifest, digest, image_config))
+            row = describe(host, name, tag, manifest, digest, image_config)
+            row.update(signatures(reg, name, digest))
+            rows.append(row)
     rows.sort(key=lambda r: (r["created"], r["reference"]), reverse=True)
     return rows
 

@@ -208,6 +208,7 @@ def install(ref: str, name: str | None = None, display_name: str | None = None,
     engine knows one, so the kernel does not move when a tag does."""
     from ..oci.reference import check_reference, host_of
     from .registry import pull
+    from .signing import verify_image
 
     check_reference(ref)
     image = engine.get_image(ref)
@@ -217,6 +218,7 @@ def install(ref: str, name: str | None = None, display_name: str | None = None,
     if image is None:
         raise NotFoundError(f"image {ref} is not in the engine",
                             hint="build it, or pull it from the team's registry")
+    verify_image(ref, config=config)  # under require_signed: a trusted signature, or refused
     repo = ref.split("@")[0].rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else \
         ref.split("@")[0]
     pinned_ref = next((d for d in image.attrs.get("RepoDigests") or []

@@ -30,6 +30,7 @@ from ..oci.reference import (
     registry_host,
 )
 from ..progress import Event, Reporter
+from .signing import check_signing_key, sign_pushed, verify_image
 
 Progress = Callable[[Any], None]
 
@@ -95,9 +96,11 @@ def push(image: str, registry: str | None = None, progress: Progress | None = No
                             hint="build it first, or pull it")
     name = _local_name(image, list(local.tags))
     target, tag = push_target(name, reg, (local.labels or {}).get(labels.OCI_VERSION))
+    check_signing_key(cfg)  # a key that cannot sign stops the push before anything is sent
     parts = image_parts(image)
     digest = push_parts(parts, target, tag, progress, config=cfg)
     registries.tag(str(local.id), target, tag)  # when refused, only the local alias is missing
+    sign_pushed([str(local.id)], target, tag, digest, progress=progress, config=cfg)
     return f"{target}@{digest}"
 
 
@@ -157,20 +160,29 @@ def _summary(rep: Reporter, verb: str, stats: dict[str, int], seconds: float,
 # ---------------------------------------------------------------- pull
 
 
-def pull(ref: str, progress: Progress | None = None, *,
+def pull(ref: str, progress: Progress | None = None, *, verify: bool | None = None,
          config: ContainerizeConfig | None = None) -> str:
     """Pull ``ref`` into the engine; returns it pinned as ``repo@sha256:...``. The engine
     decides trust (its own insecure registries); ``config`` is taken like every stage's entry
-    takes it."""
+    takes it. With ``verify`` (or ``require_signed``) the registry's image is checked for a
+    trusted signature first, and the pulled one must be that very digest."""
     rep = Reporter(progress)
     repo, tag, digest = check_reference(ref)
     host = host_of(repo) or INDEX_NAME
+    checked = verify_image(ref, verify=verify, prefer_engine=False, config=config)
+    if checked is not None:
+        rep.emit(Event("log", f"pull: {ref} is signed by key {checked['keyid'][:16]} "
+                              f"(checked in {checked['seconds']:.2f}s)", phase="pull",
+                       data={k: v for k, v in checked.items() if k != "statement"}))
+        digest = digest or checked["digest"]
     rep.emit(Event("phase", f"pulling {ref}", phase="pull"))
     started = time.perf_counter()
     stream = registries.pull(repo, digest or tag or "latest", credentials(host) or {},
                              lambda said: classify(said, host, ref))
     stats, got = _follow(stream, rep, "pull", host, ref)
     pinned = f"{repo}@{digest or got}" if (digest or got) else _pinned_from_engine(ref, repo)
+    if checked is not None and tag:  # pulled by the checked digest: the tag names it here too
+        registries.tag(str(engine.require_image(pinned).id), repo, tag)
     _summary(rep, "pull", stats, time.perf_counter() - started, pinned)
     return pinned
 
