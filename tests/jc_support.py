@@ -124,3 +124,32 @@ def terminal_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def pure_wheel(folder: Path, name: str, requires_python: str = "") -> Path:
+    """A minimal pure-Python wheel of distribution ``name`` 1.0 holding one module
+    (``VALUE = name``), with a ``Requires-Python`` when one is given."""
+    import base64
+    import hashlib
+    import zipfile
+
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {name!r}\n",
+        f"{name}-1.0.dist-info/METADATA": metadata,
+        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+                                       "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(path, "w") as zf:
+        for arc, text in files.items():
+            data = text.encode()
+            zf.writestr(arc, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{arc},sha256={digest.decode()},{len(data)}")
+        record.append(f"{name}-1.0.dist-info/RECORD,,")
+        zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return path

@@ -142,12 +142,13 @@ def test_the_image_carries_an_sbom_of_exactly_what_it_holds(
     assert props["io.jupyter-containerize.lock.sha256"] == hashlib.sha256(
         lock.read_bytes()).hexdigest()
 
-    # same inputs, same image: reused, and made again (untagged first) to the same ID
-    again = api.build(nb, python=str(EXAMPLE_PYTHON))
+    # same inputs (the lock as written), same image: reused, and made again (untagged first)
+    # to the same ID
+    again = api.build(nb, python=str(EXAMPLE_PYTHON), locked=True)
     assert again.cached and again.image_id == result.image_id
     assert again.sbom_digest == result.sbom_digest
     docker_client.images.remove(result.reference)
-    remade = api.build(nb, python=str(EXAMPLE_PYTHON))
+    remade = api.build(nb, python=str(EXAMPLE_PYTHON), locked=True)
     assert not remade.cached and remade.image_id == result.image_id
 
     # the facts a push signs: there, complete, and no secret in them

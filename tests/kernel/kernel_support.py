@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "containerize-test"
 PACKAGES = ("ipykernel", "ipywidgets", "docker", "nbformat", "packaging", "uv", "pyyaml",
-            "traitlets", "jupyter_client", "numpy", "cloudpickle")
+            "traitlets", "jupyter_client", "numpy", "cloudpickle", "cryptography")
 
 
 @pytest.fixture(scope="session")

@@ -50,10 +50,10 @@ export JUPYTER_CONTAINERIZE_DATA_DIR="${JUPYTER_CONTAINERIZE_DATA_DIR:-$scratch/
 export JUPYTER_DATA_DIR="$scratch/jupyter-data" DOCKER_CONFIG="$scratch/docker-config"
 # the Notebook 7 server's root (notebook7_server_config.py copies the example there)
 export CONTAINERIZE_NB7_ROOT="$scratch/notebook7-root"
-mkdir -p "$JUPYTERLAB_GALATA_ROOT_DIR" "$JUPYTER_CONFIG_DIR"
-# the one settings file every front end reads (the servers and the Notebook 7 kernel's magic):
-# the kernels here are the development venv, so images lock what the notebook imports
-cat > "$JUPYTER_CONFIG_DIR/jupyter_containerize_config.py" <<'CFG'
+mkdir -p "$JUPYTERLAB_GALATA_ROOT_DIR" "$scratch/config-notebook7"
+# the Notebook 7 kernel is the development venv: its magic reads the one settings file of its
+# own config folder, so its images lock what the notebook imports
+cat > "$scratch/config-notebook7/jupyter_containerize_config.py" <<'CFG'
 c.ContainerizeConfig.lock_mode = "imported"
 CFG
 
@@ -70,6 +70,11 @@ for suite in ${CONTAINERIZE_UI_SUITES:-lab notebook7}; do
     *) echo "error: unknown suite $suite (lab, notebook7)" >&2; exit 2 ;;
   esac
   echo "== $suite ($config)"
-  npx playwright test -c "$config" "${extra[@]}" "$@" || status=$?
+  if [ "$suite" = notebook7 ]; then
+    JUPYTER_CONFIG_DIR="$scratch/config-notebook7" \
+      npx playwright test -c "$config" "${extra[@]}" "$@" || status=$?
+  else
+    npx playwright test -c "$config" "${extra[@]}" "$@" || status=$?
+  fi
 done
 exit "$status"

@@ -5,37 +5,14 @@ and the way out."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import zipfile
 from pathlib import Path
 
 import pytest
+from jc_support import pure_wheel
 
 from jupyter_containerize.core.errors import ContainerizeError
 from jupyter_containerize.core.image import installer
 from jupyter_containerize.core.image.assemble import exact_python
-
-
-def _wheel(folder: Path, name: str, requires_python: str) -> Path:
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    files = {
-        f"{name}/__init__.py": "VALUE = 1\n",
-        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
-                                          f"Requires-Python: {requires_python}\n",
-        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
-                                       "Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    with zipfile.ZipFile(path, "w") as zf:
-        for arc, text in files.items():
-            data = text.encode()
-            zf.writestr(arc, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-            record.append(f"{arc},sha256={digest.decode()},{len(data)}")
-        record.append(f"{name}-1.0.dist-info/RECORD,,")
-        zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-    return path
 
 
 @pytest.fixture()
@@ -43,7 +20,7 @@ def needs_patch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     monkeypatch.setenv("JUPYTER_CONTAINERIZE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("UV_OFFLINE", "1")
     (tmp_path / "wheels").mkdir()
-    wheel = _wheel(tmp_path / "wheels", "patchy", ">=3.11.5")
+    wheel = pure_wheel(tmp_path / "wheels", "patchy", ">=3.11.5")
     return {"patchy-1.0": f"patchy @ {wheel.as_uri()}"}
 
 

@@ -4,35 +4,12 @@ later waves still install)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import zipfile
 from pathlib import Path
 
 import pytest
+from jc_support import pure_wheel
 
 from jupyter_containerize.core.image import installer, layerstream
-
-
-def _wheel(folder: Path, name: str) -> Path:
-    """A minimal pure-Python wheel of distribution ``name`` 1.0, one module."""
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    files = {
-        f"{name}/__init__.py": f"VALUE = {name!r}\n",
-        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
-                                       "Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    with zipfile.ZipFile(path, "w") as zf:
-        for arc, text in files.items():
-            data = text.encode()
-            zf.writestr(arc, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-            record.append(f"{arc},sha256={digest.decode()},{len(data)}")
-        record.append(f"{name}-1.0.dist-info/RECORD,,")
-        zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-    return path
 
 
 @pytest.fixture()
@@ -41,7 +18,7 @@ def wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("UV_OFFLINE", "1")
     (tmp_path / "wheels").mkdir()
     names = [f"wave{c}" for c in "abcdefgh"]
-    return {f"{n}-1.0": str(_wheel(tmp_path / "wheels", n)) for n in names}
+    return {f"{n}-1.0": str(pure_wheel(tmp_path / "wheels", n)) for n in names}
 
 
 def test_waves_are_cut_in_order_and_never_too_small() -> None:

@@ -111,26 +111,47 @@ def _stanza_fields(stanza: str) -> dict[str, str]:
 def licences_from_metadata(paths: Iterable[str | Path]) -> dict[str, dict[str, str]]:
     """Normalized name -> licence of every distribution installed under ``paths``
     (site-packages folders), read from its metadata: License-Expression (an SPDX expression),
-    else the License field when it is one short line, else the licence classifiers."""
-    from importlib.metadata import distributions
-
+    else the License field when it is one short line, else the licence classifiers. Only the
+    METADATA headers are read (a build reads hundreds of them)."""
     found: dict[str, dict[str, str]] = {}
-    for dist in distributions(path=[str(p) for p in paths]):
-        meta = dist.metadata
-        name = _first(meta.get_all("Name"))
-        if not name:
-            continue
-        expression = _first(meta.get_all("License-Expression"))
-        text = _first(meta.get_all("License"))
-        classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or []
-                       if c.startswith("License ::") and c.count("::") >= 2]  # fmt: skip
-        if expression:
-            found[normalize(name)] = {"expression": expression}
-        elif text and "\n" not in text and len(text) <= 100 and text.upper() != "UNKNOWN":
-            found[normalize(name)] = {"name": text}
-        elif classifiers:
-            found[normalize(name)] = {"name": " AND ".join(sorted(set(classifiers)))}
+    for site in paths:
+        for meta in sorted(Path(site).glob("*.dist-info/METADATA")):
+            fields = _headers(meta)
+            name = (fields.get("name") or [""])[0]
+            if not name:
+                continue
+            expression = (fields.get("license-expression") or [""])[0]
+            text = (fields.get("license") or [""])[0]
+            classifiers = [c.split("::")[-1].strip() for c in fields.get("classifier", [])
+                           if c.startswith("License ::") and c.count("::") >= 2]  # fmt: skip
+            if expression:
+                found[normalize(name)] = {"expression": expression}
+            elif text and "\n" not in text and len(text) <= 100 and text.upper() != "UNKNOWN":
+                found[normalize(name)] = {"name": text}
+            elif classifiers:
+                found[normalize(name)] = {"name": " AND ".join(sorted(set(classifiers)))}
     return found
+
+
+def _headers(path: Path) -> dict[str, list[str]]:
+    """A METADATA file's header fields (lowercased names); continuation lines join with
+    a newline; the body (after the first empty line) is not read."""
+    fields: dict[str, list[str]] = {}
+    last = None
+    with open(path, "rb") as fh:
+        for raw in fh:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if not line:
+                break
+            if line[0] in " \t":
+                if last is not None:
+                    fields[last][-1] += "\n" + line.strip()
+                continue
+            key, sep, value = line.partition(":")
+            if sep:
+                last = key.strip().lower()
+                fields.setdefault(last, []).append(value.strip())
+    return fields
 
 
 def _first(values: list[Any] | None) -> str:

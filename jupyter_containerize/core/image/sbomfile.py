@@ -37,55 +37,10 @@ def base_dpkg_status(plan: Any, base_attrs: dict[str, Any]) -> str | None:
                             log=plan.rep.log)
 
 
-def installed_licences(sites: list[Path]) -> dict[str, dict[str, str]]:
-    """Normalized name -> licence of the distributions in ``sites``, by the rule of
-    :func:`~jupyter_containerize.core.attest.sbom.licences_from_metadata`, reading only the
-    headers of each METADATA file (about ten times faster: a notebook edit rebuilds the SBOM)."""
-    found: dict[str, dict[str, str]] = {}
-    for site in sites:
-        for meta in sorted(site.glob("*.dist-info/METADATA")):
-            fields = _headers(meta)
-            name = (fields.get("name") or [""])[0]
-            if not name:
-                continue
-            expression = (fields.get("license-expression") or [""])[0]
-            text = (fields.get("license") or [""])[0]
-            classifiers = [c.split("::")[-1].strip() for c in fields.get("classifier", [])
-                           if c.startswith("License ::") and c.count("::") >= 2]
-            if expression:
-                found[normalize(name)] = {"expression": expression}
-            elif text and "\n" not in text and len(text) <= 100 and text.upper() != "UNKNOWN":
-                found[normalize(name)] = {"name": text}
-            elif classifiers:
-                found[normalize(name)] = {"name": " AND ".join(sorted(set(classifiers)))}
-    return found
-
-
-def _headers(path: Path) -> dict[str, list[str]]:
-    """A METADATA file's header fields (lowercased names); continuation lines join with
-    a newline; the body (after the first empty line) is not read."""
-    fields: dict[str, list[str]] = {}
-    last = None
-    with open(path, "rb") as fh:
-        for raw in fh:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if not line:
-                break
-            if line[0] in " \t":
-                if last is not None:
-                    fields[last][-1] += "\n" + line.strip()
-                continue
-            key, sep, value = line.partition(":")
-            if sep:
-                last = key.strip().lower()
-                fields.setdefault(last, []).append(value.strip())
-    return fields
-
-
 def image_sbom(plan: Any, dpkg_status: str | None, sites: list[Path] | None = None) -> bytes:
     """The SBOM's bytes for the image ``plan`` builds; ``sites``: the site-packages folders
     the image's distributions come from, read for their licences (when the build has them)."""
-    licences = installed_licences(sites) if sites else None
+    licences = cdx.licences_from_metadata(sites) if sites else None
     created = datetime.fromtimestamp(plan.created_epoch(), timezone.utc)
     doc = cdx.build_sbom(
         plan.lock,
