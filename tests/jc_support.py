@@ -153,3 +153,31 @@ def pure_wheel(folder: Path, name: str, requires_python: str = "") -> Path:
         record.append(f"{name}-1.0.dist-info/RECORD,,")
         zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
     return path
+
+
+def dev_uv() -> str:
+    """The uv of the development venv (a declared dependency of the package)."""
+    found = shutil.which("uv", path=str(Path(__file__).resolve().parents[1] / ".venv" / "bin"))
+    if found is None:
+        skip_or_fail("uv is not in .venv/bin")
+    return found
+
+
+def installed_versions(python: Path) -> dict[str, str]:
+    """Normalized name (lower case, ``-``) -> version of what ``python`` has installed."""
+    import json
+
+    code = ("import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower()"
+            ".replace('_', '-'): d.version for d in m.distributions()}))")  # fmt: skip
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def lock_without_files(lock: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``lock`` as written before files were recorded (its packages' files left out)."""
+    import json
+
+    bare: dict[str, Any] = json.loads(json.dumps(lock))
+    for package in bare["packages"]:
+        package.pop("files", None)
+    return bare

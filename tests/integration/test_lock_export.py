@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import tomllib
-from helpers import ROOT, assert_one_line_error, cli, notebook
-from jc_support import skip_or_fail
+from helpers import assert_one_line_error, cli, notebook
+from jc_support import dev_uv, installed_versions, skip_or_fail
 
 from jupyter_containerize.core import api
 from jupyter_containerize.core.attest.errors import ExportFormatError
@@ -28,20 +28,12 @@ KNOWN = "pylock, requirements, cyclonedx"
 PIP_ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
-def _uv() -> str:
-    found = shutil.which("uv", path=str(ROOT / ".venv" / "bin"))
-    if found is None:
-        skip_or_fail("uv is not in .venv/bin")
-    assert found is not None
-    return found
-
-
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A kernel venv with ipykernel and three pure-Python packages, its notebook frozen with
     `--export pylock` and `--export requirements` by the CLI."""
     root = tmp_path_factory.mktemp("export")
-    uv = _uv()
+    uv = dev_uv()
     venv = root / "venv"
     subprocess.run([uv, "venv", "--python", sys.executable, str(venv)], check=True,
                    capture_output=True, timeout=300)  # fmt: skip
@@ -64,13 +56,6 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert out[fmt].parent == nb.parent and out[fmt].is_file()
     lock = json.loads(nb.with_name("report.lock.json").read_text())
     return {"root": root, "notebook": nb, "python": python, "lock": lock, **out}
-
-
-def _installed(python: Path) -> dict[str, str]:
-    code = ("import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower()"
-            ".replace('_', '-'): d.version for d in m.distributions()}))")  # fmt: skip
-    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 def _locked(lock: dict[str, Any]) -> dict[str, str]:
@@ -106,11 +91,11 @@ def test_the_exports_carry_the_locks_files(frozen: dict[str, Any]) -> None:
 def test_pylock_installs_with_uv_the_locks_versions(frozen: dict[str, Any], tmp_path: Path) -> None:
     python = _venv(tmp_path / "venv", with_pip=False)
     done = subprocess.run(
-        [_uv(), "pip", "install", "--python", str(python), "-r", str(frozen["pylock"])],
+        [dev_uv(), "pip", "install", "--python", str(python), "-r", str(frozen["pylock"])],
         capture_output=True, text=True, timeout=900, env={**os.environ, "UV_NO_CONFIG": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert _installed(python) == _locked(frozen["lock"])
+    assert installed_versions(python) == _locked(frozen["lock"])
 
 
 def test_requirements_install_with_pip_checking_every_hash(
@@ -122,7 +107,7 @@ def test_requirements_install_with_pip_checking_every_hash(
          str(frozen["requirements"])], capture_output=True, text=True, timeout=900, env=PIP_ENV,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    installed = _installed(python)
+    installed = installed_versions(python)
     assert {k: installed[k] for k in _locked(frozen["lock"])} == _locked(frozen["lock"])
     # the files pip takes for those pins are the lock's, byte for byte
     dest = tmp_path / "files"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import tomllib
-from jc_support import skip_or_fail
+from jc_support import dev_uv, installed_versions, lock_without_files, skip_or_fail
 
 from jupyter_containerize.core.attest.errors import AttestInputError, ExportFormatError
 from jupyter_containerize.core.attest.export import (
@@ -80,21 +79,6 @@ def hashed_lock() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _uv() -> str:
-    found = shutil.which("uv", path=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    if found is None:
-        skip_or_fail("uv is neither in .venv/bin nor on PATH")
-    assert found is not None
-    return found
-
-
-def _installed(python: Path) -> dict[str, str]:
-    code = ("import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower(): "
-            "d.version for d in m.distributions()}))")  # fmt: skip
-    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-
 def _fresh_venv(folder: Path, with_pip: bool) -> Path:
     args = [sys.executable, "-m", "venv", str(folder)] + ([] if with_pip else ["--without-pip"])
     subprocess.run(args, check=True, capture_output=True, timeout=300)
@@ -102,7 +86,7 @@ def _fresh_venv(folder: Path, with_pip: bool) -> Path:
 
 
 def test_pylock_installs_with_uv(hashed_lock: dict[str, Any], tmp_path: Path) -> None:
-    uv = _uv()
+    uv = dev_uv()
     text = to_pylock(hashed_lock)
     parsed = tomllib.loads(text)
     assert parsed["lock-version"] == "1.0"
@@ -122,7 +106,7 @@ def test_pylock_installs_with_uv(hashed_lock: dict[str, Any], tmp_path: Path) ->
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert _installed(python) == PINS
+    assert installed_versions(python) == PINS
 
 
 def test_requirements_install_with_pip_checking_hashes(
@@ -139,7 +123,7 @@ def test_requirements_install_with_pip_checking_hashes(
          str(requirements)], capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    installed = _installed(python)
+    installed = installed_versions(python)
     assert {k: installed[k] for k in PINS} == PINS
 
 
@@ -158,12 +142,12 @@ def test_tampered_hash_is_refused_by_pip(hashed_lock: dict[str, Any], tmp_path: 
     )  # fmt: skip
     assert done.returncode != 0
     assert "DO NOT MATCH THE HASHES" in done.stderr
-    assert "six" not in _installed(python)
+    assert "six" not in installed_versions(python)
 
 
 @pytest.mark.hostile
 def test_tampered_hash_is_refused_by_uv(hashed_lock: dict[str, Any], tmp_path: Path) -> None:
-    uv = _uv()
+    uv = dev_uv()
     lock = json.loads(json.dumps(hashed_lock))
     for entry in lock["packages"][1]["files"]:
         entry["sha256"] = "f" * 64
@@ -176,7 +160,7 @@ def test_tampered_hash_is_refused_by_uv(hashed_lock: dict[str, Any], tmp_path: P
     )  # fmt: skip
     assert done.returncode != 0
     assert "hash" in done.stderr.lower()
-    assert "idna" not in _installed(python)
+    assert "idna" not in installed_versions(python)
 
 
 def test_exports_are_deterministic_and_cyclonedx_is_the_sbom(hashed_lock: dict[str, Any]) -> None:
@@ -190,16 +174,11 @@ def test_exports_are_deterministic_and_cyclonedx_is_the_sbom(hashed_lock: dict[s
     assert export_filename("requirements", "clf") == "clf.requirements.hashes.txt"
 
 
-def _without_files(path: Path) -> dict[str, Any]:
-    """A lock as written before files were recorded (the example's, its files left out)."""
-    lock = json.loads(path.read_text())
-    for package in lock["packages"]:
-        package.pop("files", None)
-    return lock
+EXAMPLE_LOCK = ROOT / "examples/classifier/classifier.lock.json"
 
 
 def test_lock_without_files_exports_plain_pins() -> None:
-    lock = _without_files(ROOT / "examples/classifier/classifier.lock.json")
+    lock = lock_without_files(json.loads(EXAMPLE_LOCK.read_text()))
     text = to_requirements(lock)
     assert "--hash" not in text
     assert "# this lock records no file hashes" in text
@@ -239,7 +218,7 @@ def test_unknown_export_format_lists_the_known_ones() -> None:
 
 @pytest.mark.hostile
 def test_pylock_refuses_a_lock_without_files() -> None:
-    lock = _without_files(ROOT / "examples/classifier/classifier.lock.json")
+    lock = lock_without_files(json.loads(EXAMPLE_LOCK.read_text()))
     with pytest.raises(ExportFormatError) as caught:
         to_pylock(lock)
     line = caught.value.one_line()

@@ -15,7 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from jc_support import skip_or_fail
+from jc_support import dev_uv, lock_without_files, skip_or_fail
 
 from jupyter_containerize.core import api, options
 from jupyter_containerize.core.config import ContainerizeConfig
@@ -26,14 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PINS = {"six": "1.17.0", "idna": "3.10", "iniconfig": "2.0.0"}
 PYPI = "https://pypi.org/simple"
 UNREACHABLE = "http://127.0.0.1:9/simple"
-
-
-def _uv() -> str:
-    found = shutil.which("uv", path=str(ROOT / ".venv" / "bin"))
-    if found is None:
-        skip_or_fail("uv is not in .venv/bin")
-    assert found is not None
-    return found
 
 
 def _index_files(name: str) -> dict[str, str]:
@@ -54,7 +46,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A kernel's venv (ipykernel, so freeze adds nothing) with three pure-Python packages
     from the index and a notebook that uses them, frozen once: the lock records the files."""
     root = tmp_path_factory.mktemp("hashes")
-    uv = _uv()
+    uv = dev_uv()
     venv = root / "venv"
     subprocess.run([uv, "venv", "--python", sys.executable, str(venv)], check=True,
                    capture_output=True, timeout=300)  # fmt: skip
@@ -73,13 +65,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     lock_file = api.freeze(path, python=python, config=ContainerizeConfig())
     return {"notebook": path, "python": python, "lock_file": lock_file,
             "lock": json.loads(lock_file.read_text())}  # fmt: skip
-
-
-def _without_files(lock: dict[str, Any]) -> dict[str, Any]:
-    lock = json.loads(json.dumps(lock))
-    for package in lock["packages"]:
-        package.pop("files", None)
-    return lock
 
 
 def test_freeze_records_the_file_each_index_package_installs(project: dict[str, Any]) -> None:
@@ -107,11 +92,11 @@ def test_freeze_adds_hashes_to_a_lock_without_them_and_changes_nothing_else(
 ) -> None:
     lock_file: Path = project["lock_file"]
     before = project["lock"]
-    lock_file.write_text(json.dumps(_without_files(before), indent=2, sort_keys=True) + "\n")
+    lock_file.write_text(json.dumps(lock_without_files(before), indent=2, sort_keys=True) + "\n")
     api.freeze(project["notebook"], python=project["python"], config=ContainerizeConfig())
     after = json.loads(lock_file.read_text())
     assert after == before
-    assert _without_files(after) == _without_files(before)
+    assert lock_without_files(after) == lock_without_files(before)
 
 
 def test_an_unchanged_pin_keeps_its_files_without_asking_the_index(
@@ -135,7 +120,7 @@ def test_unreachable_index_leaves_the_lock_unhashed_with_a_warning(
     nb = tmp_path / "analysis.ipynb"
     shutil.copy(project["notebook"], nb)
     lock_file = tmp_path / "analysis.lock.json"
-    lock_file.write_text(json.dumps(_without_files(project["lock"]), indent=2) + "\n")
+    lock_file.write_text(json.dumps(lock_without_files(project["lock"]), indent=2) + "\n")
     api.freeze(nb, python=project["python"], config=ContainerizeConfig(index_url=UNREACHABLE))
     lock = json.loads(lock_file.read_text())
     assert not any(p.get("files") for p in lock["packages"])
@@ -143,7 +128,8 @@ def test_unreachable_index_leaves_the_lock_unhashed_with_a_warning(
     assert warning.startswith(f"file hashes were not recorded for {len(lock['packages'])} ")
     assert warning.endswith("freeze again with the package index reachable")
     assert "\n" not in warning
-    assert _without_files(lock) == {**_without_files(project["lock"]), "warnings": [warning]}
+    assert lock_without_files(lock) == {**lock_without_files(project["lock"]),
+                                        "warnings": [warning]}
 
 
 def _ensure(pins: dict[str, str], hashes: dict[str, list[str]] | None) -> dict[str, Path]:
@@ -164,7 +150,7 @@ def test_image_installs_check_the_recorded_hashes_and_keep_the_store_keys(
     assert sorted(f.name for f in folders.values()) == sorted(f"{k}-{v}" for k, v in PINS.items())
     assert all(f.is_dir() for f in folders.values())
     # a lock without files: no hashes, the same requirement lines as before
-    assert installer.lock_hashes(_without_files(project["lock"])) == {}
+    assert installer.lock_hashes(lock_without_files(project["lock"])) == {}
 
 
 @pytest.mark.hostile
