@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tarfile
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -150,6 +151,15 @@ def test_the_image_carries_an_sbom_of_exactly_what_it_holds(
     docker_client.images.remove(result.reference)
     remade = api.build(nb, python=str(EXAMPLE_PYTHON), locked=True)
     assert not remade.cached and remade.image_id == result.image_id
+
+    # the same lock written at another time (a copy of the project, frozen elsewhere) is another
+    # image date: built anew, never answered by the image of the earlier date
+    stamp = lock.stat().st_mtime - 86400
+    os.utime(lock, (stamp, stamp))
+    dated = api.build(nb, python=str(EXAMPLE_PYTHON), locked=True)
+    assert not dated.cached and dated.image_id != result.image_id
+    created = engine.require_image(dated.reference).labels["org.opencontainers.image.created"]
+    assert created == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(stamp)))
 
     # the facts a push signs: there, complete, and no secret in them
     facts = load_facts(result.image_id)

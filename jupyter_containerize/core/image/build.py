@@ -198,8 +198,12 @@ def build(
         return result
     with _hash_lock(plan.image_hash):
         existing = None if (no_cache or remote) else engine.get_image(reference)
+        # reused only when it is the image this build would make: its creation time is an
+        # input too (the lock's commit or file time), so a copy of the project frozen at another
+        # time makes its own image rather than answering with one of another date
         if (existing is not None and existing.labels.get(labels.ENV_HASH) == plan.env_hash
-                and existing.labels.get(SBOM_DIGEST_LABEL)):
+                and existing.labels.get(SBOM_DIGEST_LABEL)
+                and existing.labels.get(labels.OCI_CREATED, plan.created()) == plan.created()):
             result.cached, result.image_id, result.builder = True, existing.id, "cache"
             result.sbom_digest = existing.labels[SBOM_DIGEST_LABEL]
             kept = facts_folder(existing.id) / "facts.json"
