@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import signed  # noqa: E402
 from common import LABEL, Table, machine_facts, write_results  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "classifier"
@@ -455,6 +456,9 @@ def main() -> int:
                     side.package_added()
             for side in sides:
                 side.last_part()
+            step("a signed push, then pull and pull --verify")
+            image = sides[0].ours.build(sides[0].nb)[1]  # the newest image: a no-op rebuild
+            verified = signed.measure(work, image, sides[0].ours.env, reps)
         finally:
             for side in sides:
                 if side.engine.host is None:
@@ -464,6 +468,11 @@ def main() -> int:
         table = Table("build")
         for side in sides:
             side.rows(table, uv_floor)
+        table.add("pull --verify (vs pull of the same image) [layer store]",
+                  verified.verified_pull, verified.pull, "+ < 1 s",
+                  verified.verified_pull - verified.pull < 1, unit="s")
+        table.add("signature check of a pulled image (vs pull --verify)", verified.check,
+                  verified.verified_pull, "< 1 s", verified.check < 1, unit="s")
         if uv_floor is not None:
             table.add("floor: uv pip install --target, empty cache", uv_floor, None, "-", None,
                       unit="s")
@@ -482,6 +491,7 @@ def main() -> int:
                                       "baseline_network": s.engine.baseline_network,
                                       "figures": s.got} for s in sides},
             "floor": {"uv_install_target_s": uv_floor},
+            "verification": vars(verified),
             "seconds": round(time.perf_counter() - started, 1),
             "load_average": {"start": load_start, "end": os.getloadavg()},
         }

@@ -267,7 +267,7 @@ _add(
     Verb("pull", "pull an image; prints it pinned by digest", (
         Option("ref", positional=True, rest=True, required=True, metavar="REFERENCE",
                help="the image in the registry"),
-        Option("verify", kind="bool", default=False, trait="require_signed",
+        Option("verify", kind="bool", default=False, rest=True, trait="require_signed",
                help="refuse an image without a signature by one of the trusted keys"),
     )),
     Verb("images", "the team's images, from the registry without pulling", (

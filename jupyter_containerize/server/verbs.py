@@ -85,7 +85,8 @@ def call_verb(
                           config=config)
         return {"image": opts["image"], "reference": pinned, "pinned": pinned}
     if kind == "pull":
-        pinned = api.pull(opts["ref"], progress=progress, config=config)
+        pinned = api.pull(opts["ref"], verify=opts.get("verify"), progress=progress,
+                          config=config)
         return {"ref": opts["ref"], "reference": pinned, "pinned": pinned}
     if notebook is None:
         raise BadRequest(f"{kind} needs a notebook", "give the notebook's path in the server")

@@ -36,6 +36,7 @@ from helpers import (
     notebook,
 )
 from jc_support import TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
+from refusing_registry import refusing_registry
 
 from jupyter_containerize.core import labels
 from jupyter_containerize.core.attest import dsse, keys
@@ -51,6 +52,7 @@ REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")
 USER = os.environ.get("JC_REGISTRY_USER", "team")
 PASSWORD = os.environ.get("JC_REGISTRY_PASSWORD", "team-secret")
 NS = f"jc-sign-{TEST_RUN_ID[-10:]}".lower().replace("_", "-")
+OCI_IMAGE_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SBOM = json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
                    "metadata": {"properties": [{"name": "test-run", "value": TEST_RUN_ID}]}},
                   sort_keys=True).encode()
@@ -117,15 +119,15 @@ def _publisher(env: dict[str, Any]) -> tuple[str, str]:
     return str(Path(public).with_suffix(".key")), public
 
 
-def _tiny(tag: str, with_sbom: bool = False) -> str:
+def _tiny(tag: str, with_sbom: bool = False, sbom: bytes = SBOM) -> str:
     """A small image of its own (random bytes), optionally carrying an SBOM and its label."""
     files = [("blob", os.urandom(4096))]
     lines = ["FROM scratch", "COPY blob /blob"]
     lab = {labels.MANAGED: "true", TEST_LABEL: TEST_RUN_ID, "jc.test.signing": TEST_RUN_ID}
     if with_sbom:
-        files.append(("sbom.cdx.json", SBOM))
+        files.append(("sbom.cdx.json", sbom))
         lines.append(f"COPY sbom.cdx.json {IMAGE_SBOM_PATH}")
-        lab[SBOM_DIGEST_LABEL] = "sha256:" + hashlib.sha256(SBOM).hexdigest()
+        lab[SBOM_DIGEST_LABEL] = "sha256:" + hashlib.sha256(sbom).hexdigest()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in [("Dockerfile", ("\n".join(lines) + "\n").encode()), *files]:
@@ -464,3 +466,47 @@ def test_trusted_keys_that_cannot_verify_say_so(env: dict[str, Any], signed: dic
     proc = cli("pull", signed["ref"],
                env=_env(env, f"trust-{case}", trusted_keys=trusted, require_signed=True))
     assert_one_line_error(proc, said, "trusted_keys")
+
+
+@pytest.mark.hostile
+def test_an_sbom_that_fails_its_schema_is_never_attached(env: dict[str, Any]) -> None:
+    """An image whose SBOM is not valid CycloneDX (an unknown component type): the push says
+    so in one line, and neither that SBOM nor a signature is attached to the image."""
+    private, _public = _publisher(env)
+    broken = json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+                         "components": [{"type": "gadget", "name": "x"}]}).encode()
+    image = _tiny(f"jc-sign-{TEST_RUN_ID}:badsbom", with_sbom=True, sbom=broken)
+    proc = cli("push", image, "--registry", f"{REGISTRY}/{NS}",
+               env=_env(env, "push-badsbom", signing_key=private))
+    assert_one_line_error(proc, "is pushed but not signed", "fails the CycloneDX 1.6 schema",
+                          "components/0/type", "'gadget'")
+    assert "jupyter containerize build" in proc.stderr  # the fix
+    _assert_pushed_without_artifacts("badsbom")
+
+
+@pytest.mark.hostile
+def test_a_registry_that_refuses_artifacts_says_so_in_one_line(env: dict[str, Any]) -> None:
+    """Behind a registry that refuses OCI 1.1 artifacts, a signed push pushes the image, then
+    says in one line that it could not attach the signature, and what to do."""
+    private, _public = _publisher(env)
+    image = _tiny(f"jc-sign-{TEST_RUN_ID}:refused", with_sbom=True)
+    with refusing_registry(REGISTRY) as host:
+        login = cli("login", host, "--username", USER, "--password-stdin",
+                    env=_env(env, "plain"), input_text=PASSWORD + "\n")
+        assert login.returncode == 0, login.stderr
+        proc = cli("push", image, "--registry", f"{host}/{NS}",
+                   env=_env(env, "push-refused", signing_key=private))
+    assert_one_line_error(proc, "is pushed but not signed", f"the registry {host} refused",
+                          "artifacts and image indexes are not accepted")
+    assert "OCI 1.1 artifacts" in proc.stderr and "signing_key" in proc.stderr  # the fixes
+    _assert_pushed_without_artifacts("refused")
+
+
+def _assert_pushed_without_artifacts(tag: str) -> None:
+    """The image itself is in the registry (nothing lost), and nothing is attached to it."""
+    name = f"{NS}/jc-sign-{TEST_RUN_ID}"
+    head = requests.head(f"http://{REGISTRY}/v2/{name}/manifests/{tag}", auth=(USER, PASSWORD),
+                         timeout=30, headers={"Accept": OCI_IMAGE_MANIFEST})
+    assert head.status_code == 200, head.status_code
+    reg = RegistryClient(REGISTRY, auth={"username": USER, "password": PASSWORD})
+    assert referrers(reg, name, head.headers["Docker-Content-Digest"]) == []

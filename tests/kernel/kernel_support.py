@@ -24,7 +24,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "containerize-test"
 PACKAGES = ("ipykernel", "ipywidgets", "docker", "nbformat", "packaging", "uv", "pyyaml",
-            "traitlets", "jupyter_client", "numpy", "cloudpickle", "cryptography")
+            "traitlets", "jupyter_client", "numpy", "cloudpickle", "cryptography",
+            "cyclonedx-python-lib", "jsonschema")
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ async def test_the_configured_registry_is_the_push_default(api_call: Any) -> Non
     verbs = (await api_call("GET", "options"))[1]["verbs"]
     registry = next(o for o in verbs["push"]["options"] if o["name"] == "registry")
     assert registry["default"] == REGISTRY
-    assert [o["name"] for o in verbs["pull"]["options"]] == ["ref"]
+    assert [o["name"] for o in verbs["pull"]["options"]] == ["ref", "verify"]
 
 
 # ---------------------------------------------------------------- the real registry
@@ -182,6 +182,13 @@ async def _pulled(api_call: Any, finish_job: Any, pinned: str) -> None:
     assert pulled["result"]["pinned"] == pinned
     logs = (await api_call("GET", "jobs", job["id"], "events", raw=True))[1]
     assert "pull: " in logs and "event: end" in logs
+    # asked to verify, the server checks before it pulls: with no trusted key, it cannot
+    body = {"kind": "pull", "options": {"ref": pinned, "verify": True}}
+    status, job = await api_call("POST", "jobs", body=body)
+    assert status == 202, job
+    refused = await finish_job(job["id"], 600)
+    assert refused["status"] == "failed", refused
+    assert "no trusted public key" in refused["error"]["message"], refused["error"]
 
 
 async def _kernel(api_call: Any, jp_fetch: Any, pinned: str) -> None:

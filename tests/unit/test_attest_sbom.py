@@ -14,7 +14,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
-from jupyter_containerize.core.attest.errors import AttestInputError
+from jupyter_containerize.core.attest.errors import AttestInputError, SbomSchemaError
 from jupyter_containerize.core.attest.sbom import (
     build_sbom,
     deb_purl,
@@ -24,6 +24,7 @@ from jupyter_containerize.core.attest.sbom import (
     pypi_purl,
     sbom_bytes,
 )
+from jupyter_containerize.core.attest.sbomschema import check_sbom
 from jupyter_containerize.core.env.lockfile import lock_bytes, lock_sha256
 from jupyter_containerize.core.labels import LOCK_SHA256, NOTEBOOK_SHA256
 
@@ -209,3 +210,39 @@ def test_bad_digests_and_times(kwargs: dict[str, Any], message: str) -> None:
         build_sbom({"python": {"version": "3.11.7"}, "packages": []}, **kwargs)
     assert caught.value.message.startswith(message)
     assert "\n" not in caught.value.one_line()
+
+
+def test_our_check_agrees_with_the_reference_validator(lock: dict[str, Any],
+                                                        dpkg_text: str) -> None:
+    """What the runtime check accepts, the reference library's strict validator accepts too,
+    and a document it rejects for a wrong type, the reference rejects too."""
+    doc = build_sbom(lock, dpkg_status=dpkg_text, notebook_sha256=NOTEBOOK_SHA)
+    assert check_sbom(sbom_bytes(doc), "the SBOM", "h") == json.loads(sbom_bytes(doc))
+    _valid(doc)
+    broken = copy.deepcopy(doc)
+    broken["components"][0]["type"] = "gadget"
+    with pytest.raises(SbomSchemaError):
+        check_sbom(broken, "the SBOM", "h")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(broken)) is not None
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("document", "wanted"),
+    [
+        (b"{not json", "the SBOM is not JSON"),
+        (b"[]", "not a CycloneDX document"),
+        (b'{"bomFormat": "SPDX", "specVersion": "1.6", "version": 1}',
+         "fails the CycloneDX 1.6 schema at bomFormat"),
+        (b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "extra": true}',
+         "at the top level: Additional properties are not allowed (\'extra\' was unexpected)"),
+        (b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,'
+         b' "components": [{"type": "library"}]}', "at components/0: \'name\' is a required"),
+    ],
+)
+def test_an_sbom_that_fails_its_schema_is_one_line_with_the_fix(document: bytes,
+                                                                 wanted: str) -> None:
+    with pytest.raises(SbomSchemaError) as caught:
+        check_sbom(document, "the SBOM", "build the image again")
+    assert wanted in caught.value.message and "\n" not in caught.value.message
+    assert caught.value.hint == "build the image again"

@@ -45,3 +45,7 @@ class BadSignatureError(VerificationError):
 
 class SubjectMismatchError(VerificationError):
     """The signed statement is about another image."""
+
+
+class SbomSchemaError(AttestError):
+    """An SBOM that is not valid CycloneDX: it is neither attached nor exported."""

@@ -18,6 +18,7 @@ from ..options import EXPORT_FORMATS
 from .errors import ExportFormatError
 from .lockdata import is_wheel, lock_packages, package_files, python_version
 from .sbom import build_sbom, sbom_bytes
+from .sbomschema import check_sbom
 
 CREATED_BY = "jupyter-containerize"
 # PEP 508 markers of the platforms a lock is made for
@@ -36,7 +37,9 @@ def export_lock(lock: dict[str, Any], fmt: str, **sbom_options: Any) -> bytes:
     if fmt == "requirements":
         return to_requirements(lock).encode()
     if fmt == "cyclonedx":
-        return sbom_bytes(build_sbom(lock, **sbom_options))
+        document = build_sbom(lock, **sbom_options)
+        check_sbom(document, "the exported SBOM", hint="freeze the notebook again, then export")
+        return sbom_bytes(document)
     raise _unknown(fmt)
 
 

@@ -37,6 +37,20 @@ def one_line(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
+def registry_said(resp: requests.Response, limit: int = 160) -> str:
+    """What a registry's error answer says, on one line: the distribution API's errors as
+    ``CODE: message (detail)``, else the body's text."""
+    try:
+        found = resp.json().get("errors") or []
+        said = "; ".join(
+            f"{e.get('code', '?')}: {e.get('message', '')}"
+            + (f" ({e['detail']})" if isinstance(e.get("detail"), str) and e["detail"] else "")
+            for e in found if isinstance(e, dict))
+    except (ValueError, AttributeError):
+        said = ""
+    return one_line(said or resp.text or f"HTTP {resp.status_code}", limit)
+
+
 class RegistryClient:
     """A small client of the distribution API for one registry host."""
 

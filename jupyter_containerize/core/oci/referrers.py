@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import RegistryError
 from .blobs import Blob
-from .client import RegistryClient, one_line
+from .client import RegistryClient, registry_said
 from .manifest import OCI_INDEX, OCI_MANIFEST
 
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
@@ -64,7 +64,7 @@ def attach(reg: RegistryClient, name: str, subject: dict[str, Any], artifact_typ
                        headers={"Content-Type": OCI_MANIFEST}, ok=(400, 415))
     if resp.status_code >= 400:
         raise RegistryError(f"the registry {reg.host} refused an OCI artifact for {name}: "
-                            f"{one_line(resp.text, 120)}", hint=REFUSED_HINT)
+                            f"{registry_said(resp)}", hint=REFUSED_HINT)
     if resp.headers.get("OCI-Subject") == subject["digest"]:
         return digest  # the registry keeps the referrers itself
     entry = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body),
@@ -77,7 +77,7 @@ def attach(reg: RegistryClient, name: str, subject: dict[str, Any], artifact_typ
                        headers={"Content-Type": OCI_INDEX}, ok=(400, 415))
     if resp.status_code >= 400:
         raise RegistryError(f"the registry {reg.host} refused the referrers index of {name}: "
-                            f"{one_line(resp.text, 120)}", hint=REFUSED_HINT)
+                            f"{registry_said(resp)}", hint=REFUSED_HINT)
     return digest
 
 

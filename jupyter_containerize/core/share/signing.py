@@ -27,11 +27,13 @@ from ..attest.errors import (
     AttestInputError,
     BadSignatureError,
     KeyFileError,
+    SbomSchemaError,
     SubjectMismatchError,
     UnknownKeyError,
     UnsignedError,
     VerificationError,
 )
+from ..attest.sbomschema import check_sbom
 from ..attest.store import load_facts
 from ..config import ContainerizeConfig, resolve
 from ..engine import client as engine
@@ -201,6 +203,14 @@ def sign_pushed(image_ids: list[str], target: str, tag: str, digest: str, *,
     named = f"{target}:{tag}" if tag else target
     document = image_sbom(reg, name, manifest, image_config)
     sbom_digest = "sha256:" + hashlib.sha256(document).hexdigest() if document else None
+    if document is not None:  # only a valid SBOM is attached, and nothing is signed without it
+        try:
+            check_sbom(document, f"the SBOM the image carries ({sbom.IMAGE_SBOM_PATH})",
+                       hint="build the image again with `jupyter containerize build` (it writes "
+                            "a valid SBOM), then push it again")
+        except SbomSchemaError as exc:
+            raise SbomSchemaError(f"{target}@{digest[:19]} is pushed but not signed: "
+                                  f"{exc.message}", hint=exc.hint) from None
     facts = next((f for f in map(load_facts, [*image_ids, cfg_digest, digest]) if f), None)
     statement = _statement(facts, named, digest, sbom_digest)
     envelope = dsse.sign_statement(statement, key)
