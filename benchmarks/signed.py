@@ -55,8 +55,8 @@ def measure(work: Path, image: str, env: dict[str, str], reps: int) -> Verificat
             {"ContainerizeConfig": {"signing_key": str(Path(public).with_suffix(".key")),
                                     "trusted_keys": [public]}}))
         base["JUPYTER_CONFIG_DIR"] = str(config)
-        _cli(["push", image, "--registry", f"{registry.host}/bench"], base)
-        ref = f"{registry.host}/bench/{image.rsplit('/', 1)[-1]}"
+        ref = _cli(["push", image, "--registry", f"{registry.host}/bench"],
+                   base).stdout.strip().splitlines()[-1]  # pinned by digest
         plain, verified, checks = [], [], []
         for _ in range(reps):
             t0 = time.perf_counter()

@@ -25,6 +25,8 @@ def _store() -> JobStore:
 
 
 def _run(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
+    if args.sweep:
+        return _sweep(args, show, config)
     # every option is checked before the store, the engine or a build is touched
     params = api.parameters(args.parameters)
     api.check_run_options(timeout=args.timeout, cpus=args.cpus, memory=args.memory,
@@ -44,6 +46,29 @@ def _run(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> in
         kept = f"executed notebook: {record.output}" if record.output else "no executed notebook"
         print(f"error: run {record.status}: {what}({kept})", file=sys.stderr)
         return 130 if record.status == "cancelled" else 1  # 130: stopped by Ctrl-C
+    return 0
+
+
+def _sweep(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
+    grid = api.parameters(args.parameters)  # each value: "V1,V2,..." (one value: itself)
+    api.check_run_options(timeout=args.timeout, cpus=args.cpus, memory=args.memory,
+                          gpus=args.gpus)
+    result = api.sweep(args.notebook, parameters=grid, zip=args.zip,
+                       concurrency=args.concurrency, best=args.best, python=args.python,
+                       base=args.base, lock=args.lock, platform=args.platform, image=args.image,
+                       timeout=args.timeout, cpus=args.cpus, memory=args.memory, env=args.env,
+                       gpus=args.gpus, data=args.data, progress=show, store=_store(),
+                       config=config)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print(result.summary())
+    if result.status != "succeeded":
+        failed = [r["id"] or "(not started)" for r in result.runs if r["status"] != "succeeded"]
+        print(f"error: sweep {result.id}: {len(failed)} of {len(result.runs)} runs did not "
+              f"succeed ({', '.join(failed[:5])}); see `jupyter containerize runs`",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -168,6 +168,32 @@ def run(
     )
 
 
+def sweep(
+    notebook: str | Path, *, parameters: dict[str, Any], zip: bool = False,
+    concurrency: int = 2, best: str | None = None, python: str | None = None,
+    base: str | None = None, lock: str | None = None, platform: str | None = None,
+    image: str | None = None, timeout: Any = None, cpus: Any = None, memory: str | None = None,
+    env: list[str] | None = None, gpus: str | None = None, data: list[str] | None = None,
+    spec: EnvironmentSpec | None = None, progress: Progress | None = None,
+    cancel: threading.Event | None = None, store: JobStore | None = None,
+    extra_labels: dict[str, str] | None = None, config: Config = None,
+) -> Any:
+    """``run --sweep``: one run per combination of ``parameters`` (name -> "V1,V2,..." or a
+    list), at most ``concurrency`` at once, in one image; returns the sweep's result (each
+    run's record id, status, parameters and metrics, the best by ``best``)."""
+    from .run import sweep as _sweep
+
+    cfg = resolve(config)
+    return _sweep.sweep(
+        notebook, parameters, zipped=zip, concurrency=concurrency, best=best, image=image,
+        python=python, base=_default("run", "base", base, cfg),
+        lock=_default("run", "lock", lock, cfg),
+        run_options={"timeout": _default("run", "timeout", timeout, cfg), "cpus": cpus,
+                     "memory": memory, "env": env, "gpus": gpus, "data": data,
+                     "extra_labels": extra_labels or dict(cfg.extra_labels)},
+        progress=progress, cancel=cancel, store=store, spec=spec, config=cfg)
+
+
 def parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """``-p NAME VALUE`` pairs as a command line gives them: names checked, values typed as
     papermill types them."""

@@ -127,6 +127,7 @@ class RunRecord(_JSON):
     error: dict[str, Any] | None = None
     reproduction: dict[str, Any] | None = None
     container: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # what the notebook recorded
 
     def summary(self, with_error: bool = True) -> str:
         """The text a run ends with: status, files, how to reproduce it (and its error, unless
@@ -138,6 +139,8 @@ class RunRecord(_JSON):
         for art in self.artifacts:
             lines.append(f"  artifact:  {art['path']} ({art['size']} bytes, "
                          f"sha256 {art['sha256'][:12]})")
+        if self.metrics:
+            lines.append("  metrics:   " + ", ".join(f"{k}={v}" for k, v in self.metrics.items()))
         if self.reproduction:
             lines.append(f"  reproduce: {self.reproduction.get('text', '')}")
         if with_error and self.error:

@@ -222,6 +222,15 @@ _add(
         Option("data", kind="list", default=(), metavar="PATH[:IN_CONTAINER]",
                help="a data folder or file mounted read-only; repeatable"),
         Option("report", choices=REPORTS, help="also write a report"),
+        Option("sweep", kind="bool", default=False, rest=True,
+               help="one run per combination of the -p values, each given as V1,V2,..."),
+        Option("zip", kind="bool", default=False, rest=True,
+               help="with --sweep: the i-th values of every -p together, not every "
+                    "combination"),
+        Option("concurrency", kind="int", default=2, rest=True, metavar="N",
+               help="with --sweep: runs at once"),
+        Option("best", rest=True, metavar="METRIC[:min]",
+               help="with --sweep: name the run with the highest (or :min lowest) metric"),
         JSON,
     ), switch="allow_build", notebook=True),
     Verb("runs", "list runs (CLI, magic, widget and server alike)", (

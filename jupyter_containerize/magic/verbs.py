@@ -97,6 +97,14 @@ def build(magic: Host, args: argparse.Namespace, show: Show) -> str:
 def run(magic: Host, args: argparse.Namespace, show: Show) -> Any:
     notebook = magic.notebook(args.notebook)
     params = api.parameters(args.parameters)
+    if args.sweep:
+        return api.sweep(notebook, parameters=params, zip=args.zip,
+                         concurrency=args.concurrency, best=args.best, python=args.python,
+                         base=args.base, lock=args.lock, platform=args.platform,
+                         image=args.image, timeout=args.timeout, cpus=args.cpus,
+                         memory=args.memory, env=args.env, gpus=args.gpus, data=args.data,
+                         spec=None if args.image else _spec(magic, args, notebook),
+                         progress=show, config=magic.settings)
     return api.run(notebook, python=args.python, base=args.base, lock=args.lock,
                    platform=args.platform, parameters=params, image=args.image,
                    output=args.output, artifacts=args.artifacts, timeout=args.timeout,

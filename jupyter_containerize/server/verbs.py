@@ -96,8 +96,20 @@ def call_verb(
         if spec is not None and "python" not in opts:
             opts["python"] = spec.python_executable  # the kernel's interpreter
         adopting = cast(JobStore, AdoptingStore(store, job_id))  # the store, but for create
-        result = api.run(notebook, progress=progress, cancel=cancel, store=adopting,
-                         config=config, **opts)
+        sweeping = opts.pop("sweep", False)
+        wrong = sorted(set(opts) & ({"output", "artifacts", "report"} if sweeping
+                                    else {"zip", "concurrency", "best"}))
+        if wrong:
+            raise BadRequest(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not "
+                             f"options of a {'sweep' if sweeping else 'single run'}",
+                             "a sweep's runs keep their files in their run records; zip, "
+                             "concurrency and best go with sweep: true")
+        if sweeping:  # the job is the sweep; each of its runs is a job too
+            result = api.sweep(notebook, progress=progress, cancel=cancel, store=adopting,
+                               spec=spec, config=config, **opts)
+        else:
+            result = api.run(notebook, progress=progress, cancel=cancel, store=adopting,
+                             config=config, **opts)
     elif kind == "serve":
         model = resolve(opts.pop("model"))
         if spec is not None and "python" not in opts:

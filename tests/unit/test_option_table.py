@@ -21,6 +21,8 @@ from jupyter_containerize.core.options import DEFAULT_PLATFORM, VERBS
 PRESENTATION = {"json"}
 # options a server resolves before the call (a live kernel's id becomes ``spec``)
 SERVER_ONLY = {"kernel_id"}
+# options that choose which api function a front end calls (run --sweep: api.sweep)
+DISPATCH = {"sweep"}
 # what a front end passes besides the table's options
 NOT_OPTIONS = {"progress", "config", "spec", "cancel", "store", "extra_labels", "out"}
 
@@ -37,7 +39,9 @@ API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "doctor": [(api.doctor, set())],
     "run": [(api.run, {"notebook", "python", "base", "lock", "platform", "parameters", "image",
                        "output", "artifacts", "timeout", "cpus", "memory", "env", "gpus",
-                       "data", "report"})],
+                       "data", "report"}),
+            (api.sweep, {"notebook", "python", "base", "lock", "platform", "parameters",
+                         "image", "timeout", "cpus", "memory", "env", "gpus", "data", "zip", "concurrency", "best"})],
     "runs": [(api.runs, {"limit"})],
     "prune": [(api.prune, {"runs", "older_than", "images"})],
     "serve": [(api.serve, {"model", "notebook", "image", "python", "base", "lock", "platform",
@@ -64,7 +68,7 @@ def test_every_verb_of_the_table_has_its_api_functions() -> None:
 
 @pytest.mark.parametrize("verb", sorted(API))
 def test_the_api_takes_exactly_the_options_of_the_table(verb: str) -> None:
-    table = set(VERBS[verb].names()) - PRESENTATION - SERVER_ONLY
+    table = set(VERBS[verb].names()) - PRESENTATION - SERVER_ONLY - DISPATCH
     covered: set[str] = set()
     for fn, spelled in API[verb]:
         pairs = dict(s.split("=") if "=" in s else (s, s) for s in spelled)
@@ -97,7 +101,7 @@ FLAGS = {
     "base": {"--bootstrap", "--python", "--force"},
     "run": {"--python", "--base", "--lock", "--platform", "-p", "--parameter", "--image",
             "--output", "--artifacts", "--timeout", "--cpus", "--memory", "--env", "--gpus",
-            "--data", "--report", "--json"},
+            "--data", "--report", "--sweep", "--zip", "--concurrency", "--best", "--json"},
     "runs": {"--limit", "--json"},
     "prune": {"--runs", "--older-than", "--images"},
     "serve": {"--notebook", "--image", "--python", "--base", "--lock", "--platform", "--name",

@@ -29,9 +29,9 @@ from ..jobs.store import JobStore, now_iso, run_dir
 from ..models import RunRecord
 from ..progress import Event, Reporter
 from ..share.signing import verify_image
+from . import metrics, reproduce
 from . import options as runoptions
 from . import outcome as outcome_
-from . import reproduce
 
 TOOL_PYTHON = "/opt/containerize/tool/bin/python"
 KERNEL_JSON = "/opt/containerize/tool/share/jupyter/kernels/python3/kernel.json"
@@ -116,9 +116,10 @@ def run(
     python: str | None = None, base: str | None = None, lock: str = "full",
     progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
     store: JobStore | None = None, extra_labels: dict[str, str] | None = None,
-    spec: Any = None, config: ContainerizeConfig | None = None,
+    spec: Any = None, config: ContainerizeConfig | None = None, built: str | None = None,
 ) -> RunRecord:
     """Execute ``notebook`` with papermill inside its image; returns the finished RunRecord.
+    ``built``: the image this process has just built for it (a sweep builds once).
 
     The record's status is succeeded, failed, timed out or cancelled; errors that stop a run
     before it starts (bad notebook, output not writable, no kernel in the image) raise.
@@ -137,7 +138,8 @@ def run(
     )
     state.memory = _limit_text(memory)
     try:
-        state.record.image = image or _build(state, python, base, lock, progress, spec, cfg)
+        state.record.image = (image or built
+                              or _build(state, python, base, lock, progress, spec, cfg))
         _execute(state, timeout, cpus, str(limit) if limit else None, gpus, cancel)
     except BaseException as exc:
         _fail_early(state, exc)
@@ -373,6 +375,8 @@ def _finish(state: _Run, write_files: bool = True) -> RunRecord:
     record = state.record
     record.ended = now_iso()
     record.duration = round(time.monotonic() - state.clock, 3)
+    if record.output:
+        record.metrics = metrics.collect(record.output)
     if write_files and record.output:
         text = json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n"
         record_path(state.output).write_text(text)
