@@ -1,0 +1,1 @@
+"""Schedules: notebooks and pipelines run on cron ticks in the image frozen for them."""
