@@ -111,7 +111,8 @@ def call_verb(
             result = api.run(notebook, progress=progress, cancel=cancel, store=adopting,
                              config=config, **opts)
     elif kind == "serve":
-        model = resolve(opts.pop("model"))
+        named = str(opts.pop("model"))
+        model = named if named.startswith("run:") else resolve(named)  # run:ID is no path
         if spec is not None and "python" not in opts:
             opts["python"] = spec.python_executable
         result = api.serve(model, notebook=notebook, progress=progress, config=config, **opts)

@@ -73,12 +73,13 @@ def deployed(plain: Path, home: Path, project: Path) -> Iterator[str]:
     """build, run (saving model.joblib), serve of that model; the deployment's name."""
     _jc(plain, home, "build", str(project), "--python", str(EXAMPLE_PYTHON))
     artifacts = project.parent.parent / "artifacts"  # outside the notebook folder
-    _jc(plain, home, "run", str(project), "--python", str(EXAMPLE_PYTHON),
-        "--artifacts", str(artifacts))
+    ran = _jc(plain, home, "run", str(project), "--python", str(EXAMPLE_PYTHON),
+              "--artifacts", str(artifacts))
     model = artifacts / "model.joblib"
     assert model.is_file(), sorted(p.name for p in artifacts.iterdir())
-    try:
-        served = _jc(plain, home, "serve", str(model), "--notebook", str(project),
+    run_id = ran.stdout.split("run ", 1)[1].split(":", 1)[0]
+    try:  # the model named by the run that wrote it
+        served = _jc(plain, home, "serve", f"run:{run_id}/model.joblib", "--notebook", str(project),
                      "--python", str(EXAMPLE_PYTHON), "--name", NAME)
         yield served.stdout
     finally:

@@ -61,6 +61,8 @@ def resolve_model(model: str | Path | None) -> ModelSource:
         raise ContainerizeError(
             "no model given", hint="pass the model file, e.g. a run's artifact model.joblib"
         )
+    if str(model).startswith(RUN_PREFIX):
+        model = run_artifact(str(model))
     path = Path(model).expanduser().resolve()
     if not path.exists():
         raise NotFoundError(
@@ -82,6 +84,32 @@ def resolve_model(model: str | Path | None) -> ModelSource:
     sha = model_sha256(path)
     run_id, notebook = _source_run(sha)
     return ModelSource(path, sha, _flavor(path), run_id, notebook)
+
+
+RUN_PREFIX = "run:"
+
+
+def run_artifact(ref: str) -> Path:
+    """``run:ID`` (the run's one model file) or ``run:ID/PATH`` (one of its artifacts): the
+    artifact's path, from the run's record in the job store."""
+    from ..jobs.store import JobStore
+
+    run_id, _, rel = ref[len(RUN_PREFIX):].partition("/")
+    job = JobStore().get(run_id)  # an unknown id: one line that says how to list them
+    record = job.result or {}
+    folder = record.get("artifacts_dir")
+    if job.kind != "run" or job.status != "succeeded" or not folder:
+        raise NotFoundError(f"run {run_id} has no artifacts to serve ({job.kind}, {job.status})",
+                            hint="serve an artifact of a succeeded run; `jupyter containerize "
+                                 "runs` lists them")
+    paths = [str(a.get("path", "")) for a in record.get("artifacts") or []]
+    if rel:
+        wanted = [p for p in paths if p == rel or p.endswith("/" + rel)]
+        if not wanted:
+            raise NotFoundError(f"run {run_id} wrote no artifact {rel}",
+                                hint="it wrote: " + (", ".join(paths[:8]) or "nothing"))
+        return Path(folder) / wanted[0]
+    return Path(folder)  # the one model file in it is found like in any folder
 
 
 def _source_run(sha: str) -> tuple[str, str]:
