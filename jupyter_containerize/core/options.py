@@ -244,7 +244,8 @@ _add(
     )),
     Verb("serve", "serve a model in its notebook's environment", (
         Option("model", positional=True, optional_positional=True, rest=True, required=True,
-               help="model file (e.g. a run's model.joblib) or a directory with predict.py"),
+               help="model file, a directory with predict.py, or run:RUN_ID[/ARTIFACT] (a "
+                    "run's model)"),
         Option("notebook", help="notebook whose kernel environment the model needs"),
         Option("image", help="environment image to serve in, instead of building one"),
         *ENVIRONMENT, KERNEL_ID,
