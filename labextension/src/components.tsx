@@ -207,6 +207,9 @@ function JobResult(props: { job: IJob }): JSX.Element | null {
   if (props.job.kind === 'serve') {
     return <p data-field="url">Serving at {String(result.url)}</p>;
   }
+  if (props.job.kind === 'run' && Array.isArray(result.runs)) {
+    return <SweepResult result={result} />;
+  }
   if (props.job.kind === 'run') {
     const artifacts = (result.artifacts ?? []) as { path: string }[];
     return (
@@ -219,6 +222,54 @@ function JobResult(props: { job: IJob }): JSX.Element | null {
     );
   }
   return null;
+}
+
+interface ISweepRow {
+  id: string;
+  status: string;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
+
+/** A sweep's runs side by side: parameters and the metrics each run recorded; the best marked. */
+function SweepResult(props: { result: Record<string, any> }): JSX.Element {
+  const rows = props.result.runs as ISweepRow[];
+  const best = props.result.best as ISweepRow | null;
+  const params = [...new Set(rows.flatMap(r => Object.keys(r.parameters ?? {})))];
+  const metrics = [...new Set(rows.flatMap(r => Object.keys(r.metrics ?? {})))];
+  const show = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
+  return (
+    <div data-field="sweep-result">
+      <table className="jp-Containerize-sweep">
+        <thead>
+          <tr>
+            {['run', 'status', ...params, ...metrics].map(h => (
+              <th key={h}>{h}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={r.id || i} className={best && best.id === r.id ? 'jp-mod-best' : ''}>
+              <td>{r.id || '-'}</td>
+              <td>{r.status}</td>
+              {params.map(p => (
+                <td key={p}>{show(r.parameters?.[p])}</td>
+              ))}
+              {metrics.map(m => (
+                <td key={m}>{show(r.metrics?.[m])}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {best && (
+        <p data-field="best">
+          Best by {String(props.result.best_metric)}: run {best.id}
+        </p>
+      )}
+    </div>
+  );
 }
 
 export function History(props: {

@@ -115,14 +115,35 @@ export function RunForm(props: {
   onError: (message: string) => void;
 }): JSX.Element {
   const [values, setValues] = React.useState<Record<string, string>>({});
+  const [sweep, setSweep] = React.useState(false);
+  const [concurrency, setConcurrency] = React.useState<string | null>(null);
+  const [best, setBest] = React.useState('');
+  const concurrencyOption = optionOf(props.options, 'run', 'concurrency');
+  const chosenConcurrency = concurrency ?? defaultText(concurrencyOption);
   const text = (p: IParameter) => values[p.name] ?? initialText(p);
+  const changed = (p: IParameter) =>
+    values[p.name] !== undefined && values[p.name] !== initialText(p);
   const submit = () => {
     const parameters: Record<string, unknown> = {};
+    if (sweep) {
+      // each value a comma-separated list; the server types and checks them
+      for (const p of props.parameters.filter(changed)) {
+        parameters[p.name] = values[p.name];
+      }
+      const options: Record<string, unknown> = {
+        sweep: true,
+        parameters,
+        concurrency: Number(chosenConcurrency)
+      };
+      if (best.trim()) {
+        options.best = best.trim();
+      }
+      props.onRun(options);
+      return;
+    }
     try {
-      for (const p of props.parameters) {
-        if (values[p.name] !== undefined && values[p.name] !== initialText(p)) {
-          parameters[p.name] = toValue(p, values[p.name]);
-        }
+      for (const p of props.parameters.filter(changed)) {
+        parameters[p.name] = toValue(p, values[p.name]);
       }
     } catch (error) {
       props.onError((error as Error).message);
@@ -150,6 +171,44 @@ export function RunForm(props: {
           />
         </div>
       ))}
+      {props.parameters.length > 0 && (
+        <div className="jp-Containerize-row">
+          <label title={optionOf(props.options, 'run', 'sweep')?.help}>
+            <input
+              id="jp-containerize-sweep"
+              type="checkbox"
+              checked={sweep}
+              onChange={e => setSweep(e.target.checked)}
+            />{' '}
+            Sweep: one run per combination of comma-separated values
+          </label>
+        </div>
+      )}
+      {sweep && (
+        <>
+          <div className="jp-Containerize-row">
+            <label htmlFor="jp-containerize-concurrency">At once</label>
+            <input
+              id="jp-containerize-concurrency"
+              type="number"
+              min={1}
+              value={chosenConcurrency}
+              title={concurrencyOption?.help}
+              onChange={e => setConcurrency(e.target.value)}
+            />
+          </div>
+          <div className="jp-Containerize-row">
+            <label htmlFor="jp-containerize-best">Best by</label>
+            <input
+              id="jp-containerize-best"
+              value={best}
+              placeholder="metric, or metric:min"
+              title={optionOf(props.options, 'run', 'best')?.help}
+              onChange={e => setBest(e.target.value)}
+            />
+          </div>
+        </>
+      )}
       <div className="jp-Containerize-row">
         <Button
           onClick={submit}
@@ -159,7 +218,7 @@ export function RunForm(props: {
             `Run the notebook in its image${timeout ? ` (it stops after ${timeout} s)` : ''}`
           }
         >
-          Run
+          {sweep ? 'Run sweep' : 'Run'}
         </Button>
       </div>
     </Section>

@@ -53,5 +53,19 @@ test.describe.serial('Containerize workflow', () => {
     await expect(deployment.locator('[data-field="answer"]')).toContainText('predictions');
     await deployment.scrollIntoViewIfNeeded();
     await helper.shot('05-request');
+
+    // a sweep from the same form: one run per value, side by side
+    await run.locator('#jp-containerize-sweep').check();
+    await run.locator('input[name="n_estimators"]').fill('5,10');
+    await run.locator('#jp-containerize-concurrency').fill('2');
+    await run.getByRole('button', { name: 'Run sweep' }).click();
+    await expect(helper.field('log')).toContainText('2 runs, 2 at once', { timeout: 60000 });
+    expect(await helper.waitForJob(20 * 60 * 1000)).toBe('succeeded');
+    const sweep = helper.field('sweep-result');
+    await expect(sweep.locator('tbody tr')).toHaveCount(2);
+    await expect(sweep.locator('thead')).toContainText('n_estimators');
+    await expect(sweep.locator('tbody tr').nth(0)).toContainText('succeeded');
+    await expect(sweep.locator('tbody tr').nth(1)).toContainText('10');
+    await helper.shot('06-sweep');
   });
 });
