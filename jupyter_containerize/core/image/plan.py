@@ -3,6 +3,7 @@ inputs, the environment and image hashes, and the labels of the images made."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -112,6 +113,15 @@ class BuildPlan:
         out.update(self.cfg.extra_labels)
         return out
 
+    @functools.cached_property
+    def _created_epoch(self) -> int:
+        return self.created_epoch()
+
+    def created(self) -> str:
+        """The image's creation time (``created_epoch``, asked of git once per plan)."""
+        seconds = self._created_epoch
+        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def created_epoch(self) -> int:
         """SOURCE_DATE_EPOCH, else the lock's commit time when it is committed as it is,
         else the lock file's time: never the time of the build."""
@@ -125,9 +135,6 @@ class BuildPlan:
                 return int(committed)
         return int(self.lock_file.stat().st_mtime)
 
-    def created(self) -> str:
-        seconds = self.created_epoch()
-        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _lock_identity(lockdata: dict) -> dict:
