@@ -97,13 +97,11 @@ def call_verb(
             opts["python"] = spec.python_executable  # the kernel's interpreter
         adopting = cast(JobStore, AdoptingStore(store, job_id))  # the store, but for create
         sweeping = opts.pop("sweep", False)
-        wrong = sorted(set(opts) & ({"output", "artifacts", "report"} if sweeping
-                                    else {"zip", "concurrency", "best"}))
-        if wrong:
-            raise BadRequest(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not "
-                             f"options of a {'sweep' if sweeping else 'single run'}",
-                             "a sweep's runs keep their files in their run records; zip, "
-                             "concurrency and best go with sweep: true")
+        wrong = sorted(set(opts) & {"zip", "concurrency", "best"})
+        if wrong and not sweeping:
+            verb = "is an option" if len(wrong) == 1 else "are options"
+            raise BadRequest(f"{', '.join(wrong)} {verb} of a sweep",
+                             'add "sweep": true, or leave them out')
         if sweeping:  # the job is the sweep; each of its runs is a job too
             result = api.sweep(notebook, progress=progress, cancel=cancel, store=adopting,
                                spec=spec, config=config, **opts)
@@ -122,10 +120,12 @@ def call_verb(
 
 
 class AdoptingStore:
-    """The store handed to ``api.run``: its run record becomes the job the server made.
+    """The store handed to ``api.run`` (``api.sweep``): its run (sweep) record becomes the
+    job the server made.
 
     ``api.run`` creates the record of its run itself (the CLI has no job before it); the
-    server has already answered 202 with a job, so that first ``create`` adopts it.
+    server has already answered 202 with a job, so that first ``create`` adopts it. A sweep
+    creates its own record first (adopted), then one per run (jobs of their own).
     """
 
     def __init__(self, store: JobStore, job_id: str) -> None:
@@ -136,7 +136,7 @@ class AdoptingStore:
     def create(
         self, kind: str, notebook: str | None = None, params: dict[str, Any] | None = None
     ) -> Any:
-        if kind != "run" or self._adopted:
+        if kind not in ("run", "sweep") or self._adopted:
             return self._store.create(kind, notebook, params)
         self._adopted = True
         old = self._store.get(self._job_id)
