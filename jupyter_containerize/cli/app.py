@@ -19,7 +19,7 @@ from ..core.config import ContainerizeConfig, load_config
 from ..core.errors import ContainerizeError, LockDriftError
 from ..core.options import command_parser
 from ..core.progress import event_text, freeze_summary
-from . import run, serve, share
+from . import pipeline, run, schedule, serve, share
 
 Show = Callable[[Any], None]
 Handler = Callable[[argparse.Namespace, Show, ContainerizeConfig], int]
@@ -107,7 +107,8 @@ def _doctor(args: argparse.Namespace, show: Show, config: ContainerizeConfig) ->
 
 HANDLERS: dict[str, Handler] = {
     "capture": _capture, "freeze": _freeze, "build": _build, "base": _base, "doctor": _doctor,
-    **run.HANDLERS, **serve.HANDLERS, **share.HANDLERS,
+    **run.HANDLERS, **serve.HANDLERS, **share.HANDLERS, **pipeline.HANDLERS,
+    **schedule.HANDLERS,
 }
 
 

@@ -194,6 +194,22 @@ def sweep(
         progress=progress, cancel=cancel, store=store, spec=spec, config=cfg)
 
 
+def pipeline_run(
+    file: str | Path, *, resume: str | None = None, concurrency: int | None = None,
+    progress: Progress | None = None, cancel: threading.Event | None = None,
+    store: JobStore | Callable[[], JobStore] | None = None, config: Config = None,
+) -> Any:
+    """``pipeline run FILE``: every step of the pipeline file in its frozen image, in
+    dependency order, ``concurrency`` at once (default: the file's, else 2); with ``resume``,
+    only the steps that did not succeed in that pipeline run. Returns the pipeline's result
+    (each step's runs, status and artifacts); every mistake in the file raises before anything
+    starts (``store`` may be a function that opens the store, called after the checks)."""
+    from .pipeline import runner as _pipeline
+
+    return _pipeline.run(file, resume=resume, concurrency=concurrency, progress=progress,
+                         cancel=cancel, store=store, config=resolve(config))
+
+
 def parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """``-p NAME VALUE`` pairs as a command line gives them: names checked, values typed as
     papermill types them."""
@@ -406,6 +422,89 @@ def key_create(*, kind: str | None = None, folder: str | Path | None = None,
 
 
 # --- what a kernel's front ends read -----------------------------------------------------------
+
+# --- schedules ---------------------------------------------------------------------------------
+
+def schedule_add(
+    notebook: str | Path, *, cron: str, timezone: str | None = None, image: str | None = None,
+    newest: bool = False, python: str | None = None, parameters: dict[str, Any] | None = None,
+    timeout: Any = None, overlap: str | None = None, missed: str | None = None,
+    webhook: str | None = None, notify: str | None = None,
+    webhook_token_env: str | None = None, export: str | Path | None = None,
+    progress: Progress | None = None, store: JobStore | None = None, config: Config = None,
+) -> Any:
+    """Run ``notebook`` on the ``cron`` ticks (in ``timezone``) in the image built now (or
+    ``image``; with ``newest`` the newest at each tick). Everything is checked first (a
+    ``webhook`` must answer); returns the schedule (``.to_json()``, ``.row()``); ``export``
+    also writes its Kubernetes CronJob there."""
+    from .schedule import define
+
+    cfg = resolve(config)
+    return define.add(
+        notebook, cron, timezone or "UTC", image=image, newest=newest, python=python,
+        parameters=parameters, timeout=_default("schedule add", "timeout", timeout, cfg),
+        overlap=_default("schedule add", "overlap", overlap, cfg),
+        missed=_default("schedule add", "missed", missed, cfg), webhook_url=webhook,
+        notify=notify or "always", webhook_token_env=webhook_token_env,
+        export=None if export is None else str(export), store=store, progress=progress,
+        config=cfg)
+
+
+def schedule_list(*, store: JobStore | None = None, config: Config = None) -> list[Any]:
+    """Every schedule that is not removed, newest first."""
+    from .schedule import store as schedules
+
+    return schedules.listed(store or JobStore())
+
+
+def schedule_pause(schedule: str, *, store: JobStore | None = None, config: Config = None) -> Any:
+    from .schedule import define
+
+    return define.pause(store or JobStore(), schedule)
+
+
+def schedule_resume(schedule: str, *, store: JobStore | None = None,
+                    config: Config = None) -> Any:
+    """Active again; ticks that fell while it was paused are not run."""
+    from .schedule import define
+
+    return define.resume(store or JobStore(), schedule)
+
+
+def schedule_remove(schedule: str, *, store: JobStore | None = None,
+                    config: Config = None) -> Any:
+    """No more ticks; its runs stay in the store."""
+    from .schedule import define
+
+    return define.remove(store or JobStore(), schedule)
+
+
+def schedule_export(schedule: str, folder: str | Path, *, store: JobStore | None = None,
+                    config: Config = None) -> Path:
+    """Write the schedule as a Kubernetes CronJob manifest (validated) in ``folder``."""
+    from .schedule import define
+
+    return define.export(store or JobStore(), schedule, folder)
+
+
+def schedule_run(*, stop_after: Any = None, progress: Progress | None = None,
+                 cancel: threading.Event | None = None, store: JobStore | None = None,
+                 config: Config = None) -> None:
+    """Run the store's schedules in this process until ``stop_after`` seconds, ``cancel``
+    or Ctrl-C (which stops the running ticks' runs: they end cancelled)."""
+    from .schedule import foreground
+
+    foreground.run(stop_after=stop_after, progress=progress, cancel=cancel,
+                   store=store or JobStore(), config=resolve(config))
+
+
+def scheduler(store: JobStore, *, log: Callable[[str], None] | None = None,
+              config: Config = None) -> Any:
+    """A scheduler of ``store``'s schedules for a long-lived front end (the server):
+    ``.start()`` and ``.stop()``."""
+    from .schedule.scheduler import Scheduler
+
+    return Scheduler(store, config=resolve(config), log=log)
 
 def kernel_modules() -> set[str]:
     """The top-level modules imported in this process (not the standard library)."""

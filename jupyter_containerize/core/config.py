@@ -58,6 +58,14 @@ class ContainerizeConfig(Configurable):
         "run --image, serve --image).",
     ).tag(config=True)
     run_timeout = Float(3600.0, help="Default run timeout in seconds.").tag(config=True)
+    schedule_overlap = Enum(
+        ["skip", "queue"], "skip",
+        help="A schedule's tick while its previous run still runs: skip it or queue it.",
+    ).tag(config=True)
+    schedule_missed = Enum(
+        ["latest", "skip"], "latest",
+        help="Ticks missed while no scheduler ran: run the latest once at start, or skip.",
+    ).tag(config=True)
     ready_timeout = Float(60.0, help="Seconds a deployment may take to become ready.").tag(
         config=True
     )

@@ -309,12 +309,74 @@ _add(
     )),
 )
 
+_add(
+    Verb("pipeline run", "run a pipeline file's notebooks in their images, in dependency order", (
+        Option("file", positional=True, help="the pipeline file (YAML)"),
+        Option("resume", metavar="RUN",
+               help="run only what did not succeed in that pipeline run, reusing the rest"),
+        Option("concurrency", kind="int", metavar="N",
+               help="steps at once (default: the file's concurrency, else 2)"),
+        JSON,
+    )),
+)
+
 # verbs spelled in two words ("kernel install") are grouped under their first word
 GROUPS = {"kernel": "kernelspecs whose kernel runs inside an image",
-          "key": "keys that sign the images you push"}
+          "key": "keys that sign the images you push",
+          "pipeline": "pipelines of notebooks, each step in its own frozen image"}
 
 # the verbs a server runs as jobs, and which act on a notebook
 JOB_VERBS = ("build", "run", "serve", "push", "pull")
+
+
+# schedules: notebooks run on cron ticks in the image frozen for them
+SCHEDULE_ID = Option("schedule", positional=True, metavar="ID", help="the schedule's id")
+_add(
+    Verb("schedule add", "run the notebook on cron ticks in the image frozen now", (
+        NOTEBOOK,
+        Option("cron", rest=True, required=True, metavar="EXPR",
+               help="when: 'minute hour day month weekday', six fields with seconds first, "
+                    "or @hourly/@daily/@weekly/@monthly"),
+        Option("timezone", rest=True, default="UTC", metavar="TZ",
+               help="the cron's time zone, an IANA name such as Europe/Paris"),
+        Option("image", rest=True, help="pin this image instead of building the notebook's"),
+        Option("newest", kind="bool", default=False, rest=True,
+               help="pin nothing: build (or reuse) the newest image at each tick"),
+        Option("python", rest=True, metavar="PATH",
+               help="Python executable of the environment to freeze (default: the "
+                    "notebook's kernel)"),
+        Option("parameters", kind="object", short="-p", long="parameter", rest=True,
+               metavar=("NAME", "VALUE"), help="a papermill parameter of every tick's run"),
+        Option("timeout", kind="number", rest=True, trait="run_timeout", metavar="SECONDS",
+               help="stop a tick's run after this many seconds"),
+        Option("overlap", rest=True, default="skip", choices=("skip", "queue"),
+               trait="schedule_overlap",
+               help="a tick while the previous run still runs: skip it, or queue it"),
+        Option("missed", rest=True, default="latest", choices=("latest", "skip"),
+               trait="schedule_missed",
+               help="ticks missed while no scheduler ran: run the latest once, or skip them"),
+        Option("webhook", rest=True, metavar="URL",
+               help="POST a JSON summary here when a tick's run ends (retried)"),
+        Option("notify", rest=True, default="always", choices=("always", "failure", "success"),
+               help="which runs the webhook hears of"),
+        Option("webhook_token_env", rest=True, metavar="NAME",
+               help="environment variable whose value is sent as the webhook's bearer token"),
+        Option("export", metavar="DIR", help="also write a Kubernetes CronJob manifest"),
+        JSON,
+    ), switch="allow_build", notebook=True),
+    Verb("schedule list", "list schedules, their next tick and last run", (JSON,)),
+    Verb("schedule pause", "stop a schedule's ticks until resumed", (SCHEDULE_ID,)),
+    Verb("schedule resume", "tick again, from now on", (SCHEDULE_ID,)),
+    Verb("schedule remove", "remove a schedule (its runs stay)", (SCHEDULE_ID,)),
+    Verb("schedule export", "write a schedule as a Kubernetes CronJob manifest", (
+        SCHEDULE_ID, Option("folder", positional=True, metavar="DIR", help="where to write"),
+    )),
+    Verb("schedule run", "run the schedules in the foreground (a host without a server)", (
+        Option("stop_after", kind="number", metavar="SECONDS",
+               help="stop after this many seconds (default: until Ctrl-C)"),
+    )),
+)
+GROUPS["schedule"] = "notebooks run on cron ticks in the image frozen for them"
 
 
 def verb(name: str) -> Verb:

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, Unicode, default
 
 from ..core import api
 from ..core.config import CONFIG_FILE_NAME, ContainerizeConfig
 from ..core.errors import ContainerizeError, NotebookError, NotFoundError
 from ..core.jobs.store import JobStore, data_dir
 from ..core.models import Job
-from . import deployments, handlers, options, sharing
+from . import deployments, handlers, options, schedules, sharing
 from .jobs_runner import JobRunner
 
 API = handlers.API
@@ -41,6 +41,11 @@ class ContainerizeExtension(ExtensionApp):
         60.0, help="Seconds a kernel may take to answer the environment capture."
     ).tag(config=True)
 
+    run_schedules = Bool(
+        True, help="Run the schedules' ticks in this server (off: a `schedule run` elsewhere "
+        "runs them)."
+    ).tag(config=True)
+
     @default("config_file_name")
     def _config_file_name(self) -> str:
         return CONFIG_FILE_NAME
@@ -57,11 +62,16 @@ class ContainerizeExtension(ExtensionApp):
         )
         for job in store.recover(_safe_running):
             self._reattach(job)
+        # schedules' ticks: one scheduler per store (another process may hold it: we wait)
+        self.scheduler = api.scheduler(store, log=self.log.info, config=self.containerize_config)
+        if self.run_schedules:
+            self.scheduler.start()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:
+        self.scheduler.stop(cancel_runs=True, timeout=30)
         self.runner.shutdown()
 
     @property
@@ -130,6 +140,8 @@ def routes() -> list[tuple[str, Any]]:
         (rf"{API}/deployments/(?P<name>[\w.-]+)/invoke", deployments.InvokeHandler),
         (rf"{API}/images", sharing.ImagesHandler),
         (rf"{API}/kernels", sharing.KernelsHandler),
+        (rf"{API}/schedules", schedules.SchedulesHandler),
+        (rf"{API}/schedules/(?P<schedule_id>[0-9a-f]+)", schedules.ScheduleHandler),
     ]
 
 

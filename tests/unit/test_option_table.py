@@ -60,6 +60,16 @@ API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "kernel list": [(api.kernel_list, set())],
     "kernel remove": [(api.kernel_remove, {"name"})],
     "key create": [(api.key_create, {"kind", "folder"})],
+    "pipeline run": [(api.pipeline_run, {"file", "resume", "concurrency"})],
+    "schedule add": [(api.schedule_add, {
+        "notebook", "cron", "timezone", "image", "newest", "python", "parameters", "timeout",
+        "overlap", "missed", "webhook", "notify", "webhook_token_env", "export"})],
+    "schedule list": [(api.schedule_list, set())],
+    "schedule pause": [(api.schedule_pause, {"schedule"})],
+    "schedule resume": [(api.schedule_resume, {"schedule"})],
+    "schedule remove": [(api.schedule_remove, {"schedule"})],
+    "schedule export": [(api.schedule_export, {"schedule", "folder"})],
+    "schedule run": [(api.schedule_run, {"stop_after"})],
 }
 
 
@@ -181,3 +191,41 @@ def test_the_config_file_of_the_jupyter_config_dir_gives_the_cli_its_defaults(
     args = parser(load_config()).parse_args(["run", "nb.ipynb"])
     assert args.timeout == 120.0
     assert parser(load_config()).parse_args(["build", "nb.ipynb"]).builder == "classic"
+
+
+# the flags of the two-word verbs under `schedule`
+SCHEDULE_FLAGS = {
+    "add": {"--cron", "--timezone", "--image", "--newest", "--python", "-p", "--parameter",
+            "--timeout", "--overlap", "--missed", "--webhook", "--notify",
+            "--webhook-token-env", "--export", "--json"},
+    "list": {"--json"}, "pause": set(), "resume": set(), "remove": set(), "export": set(),
+    "run": {"--stop-after"},
+}
+
+
+@pytest.mark.parametrize("leaf", sorted(SCHEDULE_FLAGS))
+def test_the_schedule_verbs_flags(leaf: str) -> None:
+    group = _subparsers(parser())["schedule"]
+    subs = next(a for a in group._actions if a.dest == "schedule_verb").choices
+    flags = {s for a in subs[leaf]._actions for s in a.option_strings} - {"-h", "--help"}
+    assert flags == SCHEDULE_FLAGS[leaf]
+    args = parser(ContainerizeConfig(schedule_overlap="queue")).parse_args(
+        ["schedule", "add", "nb.ipynb", "--cron", "0 6 * * *"])
+    assert (args.overlap, args.missed, args.timezone) == ("queue", "latest", "UTC")
+
+
+# the flags of `pipeline run`
+PIPELINE_FLAGS = {"run": {"--resume", "--concurrency", "--json"}}
+
+
+@pytest.mark.parametrize("leaf", sorted(PIPELINE_FLAGS))
+def test_the_pipeline_verbs_flags(leaf: str) -> None:
+    group = _subparsers(parser())["pipeline"]
+    subs = next(a for a in group._actions if a.dest == "pipeline_verb").choices
+    flags = {s for a in subs[leaf]._actions for s in a.option_strings} - {"-h", "--help"}
+    assert flags == PIPELINE_FLAGS[leaf]
+    args = parser().parse_args(["pipeline", "run", "p.yaml", "--resume", "abc",
+                                "--concurrency", "3"])
+    assert (args.verb, args.pipeline_verb, args.file, args.resume, args.concurrency) == (
+        "pipeline", "run", "p.yaml", "abc", 3)
+    assert parser().parse_args(["pipeline", "run", "p.yaml"]).concurrency is None
