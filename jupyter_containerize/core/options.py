@@ -311,10 +311,11 @@ _add(
 
 _add(
     Verb("pipeline run", "run a pipeline file's notebooks in their images, in dependency order", (
-        Option("file", positional=True, help="the pipeline file (YAML)"),
-        Option("resume", metavar="RUN",
+        Option("file", positional=True, rest=True, required=True,
+               help="the pipeline file (YAML)"),
+        Option("resume", metavar="RUN", rest=True,
                help="run only what did not succeed in that pipeline run, reusing the rest"),
-        Option("concurrency", kind="int", metavar="N",
+        Option("concurrency", kind="int", metavar="N", rest=True,
                help="steps at once (default: the file's concurrency, else 2)"),
         JSON,
     )),
@@ -326,7 +327,7 @@ GROUPS = {"kernel": "kernelspecs whose kernel runs inside an image",
           "pipeline": "pipelines of notebooks, each step in its own frozen image"}
 
 # the verbs a server runs as jobs, and which act on a notebook
-JOB_VERBS = ("build", "run", "serve", "push", "pull")
+JOB_VERBS = ("build", "run", "serve", "push", "pull", "pipeline run")
 
 
 # schedules: notebooks run on cron ticks in the image frozen for them

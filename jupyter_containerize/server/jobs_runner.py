@@ -55,7 +55,8 @@ class JobRunner:
         spec: EnvironmentSpec | None = None,
     ) -> Job:
         """Store a pending job and queue its worker; returns at once."""
-        job = self.store.create(kind, str(notebook) if notebook else None, options)
+        # a job's kind is its verb's first word ("pipeline run" makes a "pipeline" job)
+        job = self.store.create(kind.split(" ")[0], str(notebook) if notebook else None, options)
         cancel = threading.Event()
         with self._lock:
             self._cancels[job.id] = cancel

@@ -88,6 +88,11 @@ def call_verb(
         pinned = api.pull(opts["ref"], verify=opts.get("verify"), progress=progress,
                           config=config)
         return {"ref": opts["ref"], "reference": pinned, "pinned": pinned}
+    if kind == "pipeline run":  # its file is an option; its record is the server's job
+        adopting = cast(JobStore, AdoptingStore(store, job_id))
+        ran = api.pipeline_run(resolve(opts.pop("file")), progress=progress, cancel=cancel,
+                               store=lambda: adopting, config=config, **opts)
+        return dict(ran.to_json())
     if notebook is None:
         raise BadRequest(f"{kind} needs a notebook", "give the notebook's path in the server")
     if kind == "build":
@@ -136,7 +141,7 @@ class AdoptingStore:
     def create(
         self, kind: str, notebook: str | None = None, params: dict[str, Any] | None = None
     ) -> Any:
-        if kind not in ("run", "sweep") or self._adopted:
+        if kind not in ("run", "sweep", "pipeline") or self._adopted:
             return self._store.create(kind, notebook, params)
         self._adopted = True
         old = self._store.get(self._job_id)

@@ -17,7 +17,7 @@ def _option(table: dict[str, Any], verb: str, name: str) -> dict[str, Any]:
 async def test_the_table_lists_every_job_verb_and_its_choices(api_call: Any) -> None:
     status, table = await api_call("GET", "options")
     assert status == 200, table
-    assert sorted(table["verbs"]) == ["build", "pull", "push", "run", "serve"]
+    assert sorted(table["verbs"]) == ["build", "pipeline run", "pull", "push", "run", "serve"]
     lock = _option(table, "build", "lock")
     assert lock["choices"] == list(LOCK_MODES) and lock["default"] == "full"
     assert lock["help"] and lock["trait"] == "lock_mode"
