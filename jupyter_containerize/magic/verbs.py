@@ -247,9 +247,45 @@ def key(magic: Host, args: argparse.Namespace, show: Show) -> str:
     return str(made["public"])
 
 
+def pipeline(magic: Host, args: argparse.Namespace, show: Show) -> Any:
+    """``pipeline run FILE``: the pipeline's result (each step's runs); a failure is said in
+    one line and the result is still returned (what resumes it is in it)."""
+    result = api.pipeline_run(Path(args.file).expanduser(), resume=args.resume,
+                              concurrency=args.concurrency, progress=show,
+                              config=magic.settings)
+    print(json.dumps(result.to_json(), indent=1) if args.json else result.summary())
+    return result
+
+
+def schedule(magic: Host, args: argparse.Namespace, show: Show) -> Any:
+    """``schedule add|list|pause|resume|remove|export``; ``schedule run`` (a loop that never
+    ends by itself) belongs to a terminal or the server, not to a cell."""
+    cfg, verb = magic.settings, args.schedule_verb
+    if verb == "add":
+        return api.schedule_add(
+            magic.notebook(args.notebook), cron=args.cron, timezone=args.timezone,
+            image=args.image, newest=args.newest, python=args.python,
+            parameters=api.parameters(args.parameters), timeout=args.timeout,
+            overlap=args.overlap, missed=args.missed, webhook=args.webhook, notify=args.notify,
+            webhook_token_env=args.webhook_token_env, export=args.export, progress=show,
+            config=cfg)
+    if verb == "list":
+        found = api.schedule_list(config=cfg)
+        print("\n".join(s.row() for s in found) or "no schedules")
+        return found
+    if verb == "export":
+        return api.schedule_export(args.schedule, args.folder, config=cfg)
+    if verb == "run":
+        raise UsageError("`schedule run` never ends by itself: run `jupyter containerize "
+                         "schedule run` in a terminal, or let the Jupyter server run schedules")
+    fn = {"pause": api.schedule_pause, "resume": api.schedule_resume,
+          "remove": api.schedule_remove}[verb]
+    return fn(args.schedule, config=cfg)
+
+
 VERBS: dict[str, Callable[[Host, argparse.Namespace, Show], Any]] = {
     "capture": capture, "freeze": freeze, "build": build, "run": run, "serve": serve,
     "login": login, "doctor": doctor, "base": base, "runs": runs, "prune": prune, "stop": stop,
     "deployments": deployments, "push": push, "pull": pull, "images": images, "kernel": kernel,
-    "key": key,
+    "key": key, "pipeline": pipeline, "schedule": schedule,
 }

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "containerize-test"
 PACKAGES = ("ipykernel", "ipywidgets", "docker", "nbformat", "packaging", "uv", "pyyaml",
             "traitlets", "jupyter_client", "numpy", "cloudpickle", "cryptography",
-            "cyclonedx-python-lib", "jsonschema")
+            "cyclonedx-python-lib", "jsonschema", "cronsim")
 
 
 @pytest.fixture(scope="session")

@@ -163,6 +163,20 @@ def test_serve_errors_of_a_live_object_are_one_usage_error_line(kernel: Kernel) 
                     "UsageError: cannot save t-magic-lock by value: cannot pickle")
 
 
+@pytest.mark.hostile
+def test_pipeline_and_schedule_in_the_magic_say_what_is_wrong_in_one_line(
+        kernel: Kernel) -> None:
+    _one_error_line(kernel, "%containerize pipeline run nowhere/pipeline.yaml",
+                    "UsageError: pipeline file nowhere/pipeline.yaml does not exist")
+    _one_error_line(kernel, "%containerize schedule add --cron '61 * * * *'",
+                    "UsageError: the cron expression '61 * * * *' is not valid: Bad minute")
+    text = _one_error_line(kernel, "%containerize schedule run",
+                           "UsageError: `schedule run` never ends by itself")
+    assert "jupyter containerize schedule run" in text
+    listed = kernel.text("%containerize schedule list")
+    assert "Traceback" not in listed and "Error" not in listed, listed
+
+
 # --- pure parts: no kernel, no engine -------------------------------------------------------
 
 def test_serve_name_prefers_the_live_object_and_says_so(tmp_path: Path,

@@ -156,3 +156,14 @@ def test_prune_removes_old_finished_records_and_files(store: JobStore, tmp_path:
     assert not folder.exists()
     assert store.logs(old.id) == []
     assert {j.id for j in store.list()} == {running.id, fresh.id}
+
+
+def test_prune_keeps_schedules_until_they_are_removed(store: JobStore) -> None:
+    """A schedule is a definition: old, active or paused, it stays; once removed it goes."""
+    active, paused, removed = (store.create("schedule") for _ in range(3))
+    store.update(active.id, status="active")
+    store.update(paused.id, status="paused")
+    store.update(removed.id, status="removed")
+    time.sleep(0.05)
+    assert store.prune(older_than_seconds=0.02) == 1
+    assert {j.id for j in store.list(kind="schedule")} == {active.id, paused.id}

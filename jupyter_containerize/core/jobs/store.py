@@ -268,12 +268,14 @@ class JobStore:
             return [_to_job(row) for row in rows.fetchall()]
 
     def prune(self, older_than_seconds: float) -> int:
-        """Remove finished jobs older than this, with the files we wrote under the data dir."""
+        """Remove finished jobs older than this, with the files we wrote under the data dir.
+        A schedule is kept until it is removed, however old (it is a definition, not a run)."""
         cutoff = time.time() - older_than_seconds
         marks = ", ".join("?" for _ in ACTIVE)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id FROM jobs WHERE created_ts < ? AND status NOT IN ({marks})",
+                f"SELECT id FROM jobs WHERE created_ts < ? AND status NOT IN ({marks})"
+                " AND (kind != 'schedule' OR status = 'removed')",
                 (cutoff, *ACTIVE),
             ).fetchall()
         ids = [str(r["id"]) for r in rows]
