@@ -11,33 +11,20 @@ user does).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from common import Table, machine_facts, write_results  # noqa: E402
+from common import Table, machine_facts, run, write_results  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "classifier"
 BIN = Path(sys.executable).parent
-
-
-def timed(*cmd: str, cwd: Path, env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env})
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed: {proc.stderr.strip()[-600:]}")
-    return took
 
 
 def main() -> int:
@@ -52,13 +39,14 @@ def main() -> int:
         env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(work / "data"),
                "JUPYTER_CONTAINERIZE_LABELS": "io.jupyter-containerize.benchmark=run"}
         nb = "classifier.ipynb"
-        timed(str(BIN / "jupyter"), "containerize", "-q", "build", nb, cwd=project, env=env)
+        jc = [str(BIN / "jupyter"), "containerize", "-q"]
+        run([*jc, "build", nb], env=env, cwd=project).check()
         ours, host = [], []
         for i in range(reps):
-            ours.append(timed(str(BIN / "jupyter"), "containerize", "-q", "run", nb,
-                              "--output", str(work / f"ours-{i}.ipynb"), cwd=project, env=env))
-            host.append(timed(str(BIN / "papermill"), nb, str(work / f"host-{i}.ipynb"),
-                              "-k", "containerize-example", cwd=project, env=env))
+            ours.append(run([*jc, "run", nb, "--output", str(work / f"ours-{i}.ipynb")],
+                            env=env, cwd=project).check().seconds)
+            host.append(run([str(BIN / "papermill"), nb, str(work / f"host-{i}.ipynb"), "-k",
+                             "containerize-example"], env=env, cwd=project).check().seconds)
     o, h = statistics.median(ours), statistics.median(host)
     table = Table("run")
     table.add("example run (median)", o, h, "-", None, unit="s")

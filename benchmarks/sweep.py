@@ -14,32 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from common import Table, machine_facts, write_results  # noqa: E402
+from common import Table, machine_facts, run, write_results  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "classifier"
 BIN = Path(sys.executable).parent
 RUNS = 8
 CONCURRENCY = 2
-
-
-def timed(*cmd: str, cwd: Path, env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env})
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed: {proc.stderr.strip()[-600:]}")
-    return took
 
 
 def main() -> int:
@@ -55,14 +43,15 @@ def main() -> int:
         env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(work / "data"),
                "JUPYTER_CONTAINERIZE_LABELS": "io.jupyter-containerize.benchmark=sweep"}
         nb = "classifier.ipynb"
-        timed(str(BIN / "jupyter"), "containerize", "-q", "build", nb, cwd=project, env=env)
-        ours = timed(str(BIN / "jupyter"), "containerize", "-q", "run", nb, "--sweep", "-p",
-                     "seed", ",".join(seeds), "--concurrency", str(CONCURRENCY), cwd=project,
-                     env=env)
+        jc = [str(BIN / "jupyter"), "containerize", "-q"]
+        run([*jc, "build", nb], env=env, cwd=project).check()
+        ours = run([*jc, "run", nb, "--sweep", "-p", "seed", ",".join(seeds), "--concurrency",
+                    str(CONCURRENCY)], env=env, cwd=project).check().seconds
         host = 0.0
         for seed in seeds:
-            host += timed(str(BIN / "papermill"), nb, str(work / f"host-{seed}.ipynb"), "-p",
-                          "seed", seed, "-k", "containerize-example", cwd=project, env=env)
+            host += run([str(BIN / "papermill"), nb, str(work / f"host-{seed}.ipynb"), "-p",
+                         "seed", seed, "-k", "containerize-example"],
+                        env=env, cwd=project).check().seconds
     table = Table("sweep")
     table.add(f"sweep of {runs} runs at concurrency {CONCURRENCY} (vs papermill {runs} times "
               "in sequence on the host)", ours, host, "report", None, unit="s")

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import nbformat
 import pytest
 import yaml
 from helpers import EXAMPLE_PYTHON, assert_one_line_error, cli
+from webhook_receiver import WebhookReceiver
 
 from jupyter_containerize.core import api
 from jupyter_containerize.core.deploy.k8s_validate import validate_manifests
@@ -45,44 +44,9 @@ def _notebook(folder: Path) -> Path:
     return path
 
 
-class Receiver:
-    """A local webhook receiver: answers 503 to its first ``fail_first`` POSTs, then 200."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.refused = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_HEAD(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.end_headers()
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if outer.refused < fail_first:
-                    outer.refused += 1
-                    self.send_response(503)
-                else:
-                    outer.bodies.append(body)
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver(fail_first=1)
+def receiver() -> Iterator[WebhookReceiver]:
+    made = WebhookReceiver([503])
     yield made
     made.close()
 
@@ -111,7 +75,7 @@ def _runs(data: Path, schedule_id: str) -> list[dict[str, Any]]:
 
 
 def test_ticks_run_in_the_pinned_image_and_call_the_webhook(
-        project: dict[str, Any], tmp_path: Path, receiver: Receiver) -> None:
+        project: dict[str, Any], tmp_path: Path, receiver: WebhookReceiver) -> None:
     env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(tmp_path / "data")}
     added = cli("schedule", "add", str(project["notebook"]), "--image", project["image"],
                 "--cron", "*/4 * * * * *", "-p", "x", "21", "--webhook", receiver.url,
@@ -134,8 +98,8 @@ def test_ticks_run_in_the_pinned_image_and_call_the_webhook(
         assert due.second % 4 == 0
     # the webhook: one JSON body per finished run, delivered though the receiver failed first
     assert receiver.refused == 1
-    assert sorted(b["run"] for b in receiver.bodies) == sorted(r["id"] for r in runs)
-    body = receiver.bodies[0]
+    assert sorted(b["run"] for b in receiver.delivered) == sorted(r["id"] for r in runs)
+    body = receiver.delivered[0]
     assert body["schedule"] == sched["id"] and body["status"] == "succeeded"
     assert body["notebook"] == str(project["notebook"]) and body["output"].endswith(".ipynb")
     assert body["started"] and body["ended"]

@@ -7,44 +7,18 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from server_process import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "classifier"
 TOKEN = "restart-test-token"
 
 pytestmark = pytest.mark.engine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(root: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    jupyter = Path(sys.executable).with_name("jupyter")
-    proc = subprocess.Popen(
-        [str(jupyter), "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-         "--ServerApp.allow_root=True"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(120):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/status", timeout=1,
-                         headers={"Authorization": f"token {TOKEN}"})
-            return proc
-        except requests.ConnectionError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("jupyter server did not start")
 
 
 def _api(port: int) -> str:
@@ -59,8 +33,8 @@ def test_a_build_killed_with_the_server_ends_failed_and_stays_listed(
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR":
            str(tmp_path / "runtime")}
     headers = {"Authorization": f"token {TOKEN}"}
-    port = _free_port()
-    server = _start(root, port, env)
+    port = free_port()
+    server = start_server(root, port, env, TOKEN)
     try:
         body = {"kind": "build", "notebook": "classifier.ipynb",
                 "options": {"no_cache": True, "python": str(ROOT / ".venv-example/bin/python")}}
@@ -76,8 +50,8 @@ def test_a_build_killed_with_the_server_ends_failed_and_stays_listed(
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
-    port = _free_port()
-    server = _start(root, port, env)
+    port = free_port()
+    server = start_server(root, port, env, TOKEN)
     try:
         jobs = requests.get(f"{_api(port)}/jobs", headers=headers, timeout=10).json()["jobs"]
         again = next(j for j in jobs if j["id"] == job_id)

@@ -8,9 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from typing import Any
 import nbformat
 import pytest
 import requests
+from server_process import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PYTHON = ROOT / ".venv-example" / "bin" / "python"
@@ -97,30 +95,6 @@ async def test_add_list_pause_resume_remove(api_call: Any, ticker: str) -> None:
 # ------------------------------------------------------------------ a real server, restarted
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(root: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    jupyter = Path(sys.executable).with_name("jupyter")
-    proc = subprocess.Popen(
-        [str(jupyter), "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-         "--ServerApp.allow_root=True"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(120):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/status", timeout=1,
-                         headers={"Authorization": f"token {TOKEN}"})
-            return proc
-        except requests.ConnectionError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("jupyter server did not start")
-
-
 def _schedule(port: int, schedule_id: str) -> dict[str, Any]:
     answer = requests.get(f"http://127.0.0.1:{port}/containerize/api/schedules/{schedule_id}",
                           headers={"Authorization": f"token {TOKEN}"}, timeout=10)
@@ -150,8 +124,8 @@ def test_a_schedule_survives_a_server_restart(tmp_path: Path, docker_client: obj
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     headers = {"Authorization": f"token {TOKEN}"}
-    port = _free_port()
-    server = _start(root, port, env)
+    port = free_port()
+    server = start_server(root, port, env, TOKEN)
     try:
         made = requests.post(f"http://127.0.0.1:{port}/containerize/api/schedules", json={
             "notebook": "ticker.ipynb", "cron": "*/3 * * * * *", "image": image.reference,
@@ -164,8 +138,8 @@ def test_a_schedule_survives_a_server_restart(tmp_path: Path, docker_client: obj
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
     before = _runs_in_store(env, sched["id"])
-    port = _free_port()
-    server = _start(root, port, env)
+    port = free_port()
+    server = start_server(root, port, env, TOKEN)
     try:
         again = _schedule(port, sched["id"])
         assert again["status"] == "active" and again["image_id"] == image.image_id

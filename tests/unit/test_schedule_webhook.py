@@ -4,55 +4,18 @@ a silent or refusing URL is one line at `schedule add`, and nothing of it is fat
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
+from webhook_receiver import WebhookReceiver
 
 from jupyter_containerize.core.schedule import webhook
 from jupyter_containerize.core.schedule.cron import ScheduleError
 
 
-class Receiver:
-    """A local HTTP server that answers each POST with the next status of ``answers``."""
-
-    def __init__(self, answers: list[int]) -> None:
-        self.answers = list(answers)
-        self.bodies: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_HEAD(self) -> None:  # noqa: N802
-                self.send_response(405)
-                self.end_headers()
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                receiver.headers.append(dict(self.headers))
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    made = Receiver(getattr(request, "param", []))
+def receiver(request: pytest.FixtureRequest) -> Iterator[WebhookReceiver]:
+    made = WebhookReceiver(getattr(request, "param", []), head=405)
     yield made
     made.close()
 
@@ -64,7 +27,7 @@ BODY = {"schedule": "s1", "run": "r1", "status": "failed", "notebook": "/x/nb.ip
 
 @pytest.mark.parametrize("receiver", [[]], indirect=True)
 def test_the_json_body_arrives_with_the_token_from_the_environment(
-        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+        receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_TOKEN", "tok-123")
     sent = webhook.send(receiver.url, BODY, token_env="HOOK_TOKEN")
     assert sent == {"delivered": True, "attempts": 1, "status": 200, "error": ""}
@@ -75,7 +38,7 @@ def test_the_json_body_arrives_with_the_token_from_the_environment(
 
 @pytest.mark.hostile
 @pytest.mark.parametrize("receiver", [[500, 503]], indirect=True)
-def test_a_receiver_that_fails_first_is_retried_until_it_answers(receiver: Receiver) -> None:
+def test_a_receiver_that_fails_first_is_retried_until_it_answers(receiver: WebhookReceiver) -> None:
     waits: list[float] = []
     sent = webhook.send(receiver.url, BODY, backoff=0.01, sleep=waits.append)
     assert sent["delivered"] and sent["attempts"] == 3 and sent["status"] == 200
@@ -85,7 +48,7 @@ def test_a_receiver_that_fails_first_is_retried_until_it_answers(receiver: Recei
 
 @pytest.mark.hostile
 @pytest.mark.parametrize("receiver", [[500] * 10], indirect=True)
-def test_a_receiver_that_keeps_failing_is_logged_never_fatal(receiver: Receiver) -> None:
+def test_a_receiver_that_keeps_failing_is_logged_never_fatal(receiver: WebhookReceiver) -> None:
     said: list[str] = []
     sent = webhook.send(receiver.url, BODY, attempts=3, backoff=0.0, log=said.append)
     assert sent == {"delivered": False, "attempts": 3, "status": 500, "error": "HTTP 500"}
@@ -94,7 +57,7 @@ def test_a_receiver_that_keeps_failing_is_logged_never_fatal(receiver: Receiver)
 
 @pytest.mark.hostile
 @pytest.mark.parametrize("receiver", [[400]], indirect=True)
-def test_a_refused_body_is_not_sent_again(receiver: Receiver) -> None:
+def test_a_refused_body_is_not_sent_again(receiver: WebhookReceiver) -> None:
     sent = webhook.send(receiver.url, BODY, backoff=0.0, log=lambda _: None)
     assert sent["attempts"] == 1 and not sent["delivered"] and len(receiver.bodies) == 1
 
@@ -109,7 +72,7 @@ def test_a_refusing_url_is_retried_then_given_up() -> None:
 
 
 @pytest.mark.parametrize("receiver", [[]], indirect=True)
-def test_a_receiver_that_answers_passes_the_check(receiver: Receiver) -> None:
+def test_a_receiver_that_answers_passes_the_check(receiver: WebhookReceiver) -> None:
     assert webhook.check_url(receiver.url) == receiver.url  # a 405 to HEAD still answers
     assert receiver.bodies == []  # the check sends no event
 
