@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import api
+from ..core.commandline import command_parser
 from ..core.config import ContainerizeConfig, load_config
 from ..core.errors import ContainerizeError, LockDriftError
-from ..core.options import command_parser
 from ..core.progress import event_text, freeze_summary
 from . import pipeline, run, schedule, serve, share
 

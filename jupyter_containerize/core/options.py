@@ -11,12 +11,10 @@ trait takes its default from the configuration the front end loaded, so a settin
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .errors import ContainerizeError
+from .optionspec import Option, OptionError, Verb
 
 DEFAULT_PLATFORM = "linux/amd64"
 LOCK_MODES = ("full", "imported")
@@ -25,113 +23,6 @@ REPORTS = ("html",)
 # what `freeze --export` writes: the formats of core.attest.export (a test keeps them equal)
 EXPORT_FORMATS = ("pylock", "requirements", "cyclonedx")
 KEY_KINDS = ("ed25519", "ecdsa-p256")
-
-# the JSON type each kind of option takes in a request, and how it is named in a hint
-KINDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "str": ((str,), "a string"),
-    "bool": ((bool,), "true or false"),
-    "int": ((int,), "a whole number"),
-    "number": ((int, float), "a number"),
-    "object": ((dict,), "an object"),
-    "list": ((list,), "a list of strings"),
-}
-
-
-class OptionError(ContainerizeError):
-    """An option that is unknown, of the wrong type, or missing: a 400 on the server."""
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option of a verb: its name as Python spells it, and how each front end reads it."""
-
-    name: str
-    kind: str = "str"
-    help: str = ""
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    trait: str | None = None  # the ContainerizeConfig trait that gives the default
-    positional: bool = False  # CLI: an argument, not a --flag
-    optional_positional: bool = False  # CLI: nargs="?"
-    short: str | None = None  # CLI: e.g. "-p"
-    long: str | None = None  # CLI: the flag's word when it is not the name (run's --parameter)
-    metavar: str | tuple[str, ...] | None = None
-    rest: bool = False  # accepted in a server job request
-    cli: bool = True  # offered on the command line (and in the magic)
-    required: bool = False  # a request without it is refused
-
-    @property
-    def flag(self) -> str:
-        return "--" + (self.long or self.name).replace("_", "-")
-
-    def default_for(self, config: Any) -> Any:
-        """The default, read from the configuration when a trait backs the option."""
-        if self.trait and config is not None:
-            value = getattr(config, self.trait)
-            if value not in ("", None):
-                return value
-        return self.default
-
-    def check(self, verb: str, value: Any) -> Any:
-        """A request's value for this option, checked; raises :class:`OptionError`."""
-        types, said = KINDS[self.kind]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise OptionError(f"option {self.name!r} has the wrong type",
-                              f"{self.name!r} must be {said}")
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            raise OptionError(f"option {self.name!r} has the wrong type",
-                              f"{self.name!r} must be {said}")
-        if self.choices and value not in self.choices:
-            raise OptionError(f"{verb} option {self.name!r} cannot be {value!r}",
-                              f"use one of: {', '.join(self.choices)}")
-        return value
-
-    def to_json(self, config: Any = None) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.kind,
-            "default": self.default_for(config),
-            "choices": list(self.choices),
-            "help": self.help,
-            "trait": self.trait,
-            "required": self.required,
-        }
-
-
-@dataclass(frozen=True)
-class Verb:
-    """A verb: its help line, its options, and the admin switch that turns it off on a server."""
-
-    name: str
-    help: str
-    options: tuple[Option, ...] = ()
-    switch: str | None = None  # a ContainerizeConfig Bool, e.g. "allow_push"
-    notebook: bool = False  # acts on a notebook (the server resolves its path)
-
-    def option(self, name: str) -> Option:
-        for opt in self.options:
-            if opt.name == name:
-                return opt
-        raise KeyError(name)
-
-    def names(self) -> list[str]:
-        return [o.name for o in self.options]
-
-    def rest_options(self) -> tuple[Option, ...]:
-        return tuple(o for o in self.options if o.rest)
-
-    def defaults(self, config: Any = None) -> dict[str, Any]:
-        return {o.name: o.default_for(config) for o in self.options}
-
-    def to_json(self, config: Any = None) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "help": self.help,
-            "switch": self.switch,
-            "notebook": self.notebook,
-            "options": [o.to_json(config) for o in self.rest_options()],
-        }
-
 
 # --- options several verbs share -------------------------------------------------------------
 
@@ -319,6 +210,18 @@ _add(
                help="steps at once (default: the file's concurrency, else 2)"),
         JSON,
     )),
+    Verb("pipeline export", "write a pipeline as an Argo Workflow or a Kubeflow pipeline, "
+                            "its images pushed and pinned by digest", (
+        Option("file", positional=True, required=True, help="the pipeline file (YAML)"),
+        Option("to", metavar="argo|kfp",
+               help="argo: an Argo Workflow (YAML); kfp: a pipeline spec compiled by the KFP "
+                    "SDK"),
+        Option("registry", metavar="HOST[/NS]",
+               help="push each step's image here; the document names them by digest"),
+        Option("output", metavar="DIR",
+               help="the folder to write the document to (default: the pipeline file's)"),
+        JSON,
+    )),
 )
 
 # verbs spelled in two words ("kernel install") are grouped under their first word
@@ -416,54 +319,3 @@ def table(config: Any = None) -> dict[str, Any]:
     """What the server's ``options`` route answers: every job verb and its request options,
     with the defaults this configuration gives."""
     return {"verbs": {name: VERBS[name].to_json(config) for name in JOB_VERBS}}
-
-
-# --- the command line: the CLI's parser, and so the magic's ------------------------------------
-
-def add_argument(parser: argparse.ArgumentParser, opt: Option, config: Any = None) -> None:
-    """One option as an argparse argument, its default read from ``config``."""
-    kwargs: dict[str, Any] = {"help": opt.help or None}
-    if opt.metavar is not None:
-        kwargs["metavar"] = opt.metavar
-    if opt.choices:
-        kwargs["choices"] = list(opt.choices)
-    default = opt.default_for(config)
-    if opt.kind == "bool":
-        kwargs["action"] = "store_true"
-    elif opt.kind == "list":
-        kwargs.update(action="append", default=list(default or ()))
-    elif opt.kind == "object":  # NAME VALUE pairs, repeatable
-        kwargs.update(action="append", nargs=2, default=[])
-    else:
-        if opt.kind == "int":
-            kwargs["type"] = int  # numbers stay text: the verb checks them with a hint
-        kwargs["default"] = default
-    if opt.positional:
-        if opt.optional_positional:
-            kwargs["nargs"] = "?"
-        parser.add_argument(opt.name, **kwargs)
-        return
-    flags = [opt.short] if opt.short else []
-    parser.add_argument(*flags, opt.flag, dest=opt.name, **kwargs)
-
-
-def command_parser(prog: str, description: str, config: Any = None) -> argparse.ArgumentParser:
-    """Every verb of :data:`VERBS` as a subcommand (``kernel install`` nested under ``kernel``),
-    with ``-q`` and the defaults ``config`` gives."""
-    top = argparse.ArgumentParser(prog=prog, description=description)
-    top.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    sub = top.add_subparsers(dest="verb", required=True)
-    groups: dict[str, Any] = {}
-    for name, spec in VERBS.items():
-        if " " in name:
-            group, leaf = name.split(" ", 1)
-            if group not in groups:
-                parent = sub.add_parser(group, help=GROUPS[group])
-                groups[group] = parent.add_subparsers(dest=f"{group}_verb", required=True)
-            p = groups[group].add_parser(leaf, help=spec.help)
-        else:
-            p = sub.add_parser(name, help=spec.help)
-        for opt in spec.options:
-            if opt.cli:
-                add_argument(p, opt, config)
-    return top

@@ -26,10 +26,10 @@ from traitlets import Enum
 from traitlets.config import Config, Configurable
 
 from ..core import api
+from ..core.commandline import command_parser
 from ..core.config import ContainerizeConfig, load_config
 from ..core.errors import ContainerizeError
 from ..core.models import Deployment, EnvironmentSpec, RunRecord
-from ..core.options import command_parser
 from ..core.progress import event_text
 from . import verbs
 from .session import NO_NOTEBOOK, serve_target, session_notebook

@@ -19,7 +19,8 @@ from jupyter_server.auth.decorator import authorized
 
 from ..core import api
 from ..core.errors import VerbDisabledError
-from ..core.options import OptionError, verb
+from ..core.options import verb
+from ..core.optionspec import OptionError
 from .handlers import ContainerizeHandler, off_loop
 from .verbs import BadRequest
 

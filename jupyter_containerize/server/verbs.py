@@ -29,7 +29,7 @@ def check_options(kind: Any, options: Any) -> dict[str, Any]:
     """The options of a job request, checked; an option left out takes its default from the
     server's configuration inside ``core.api``.
 
-    Raises :class:`~jupyter_containerize.core.options.OptionError` (a 400 with a hint)."""
+    Raises :class:`~jupyter_containerize.core.optionspec.OptionError` (a 400 with a hint)."""
     checked = check_request(kind, options)
     if kind == "run":
         api.check_run_options(
