@@ -1,4 +1,5 @@
-"""CLI: `pipeline run FILE [--resume RUN] [--concurrency N] [--json]`."""
+"""CLI: `pipeline run FILE [--resume RUN] [--concurrency N] [--json]` and
+`pipeline export FILE --to argo|kfp --registry HOST[/NS] [--output DIR] [--json]`."""
 
 from __future__ import annotations
 
@@ -43,8 +44,15 @@ def _run(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> in
     return 130 if result.status == "cancelled" else 1
 
 
+def _export(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
+    result = api.pipeline_export(args.file, to=args.to, registry=args.registry,
+                                 output=args.output, progress=show, config=config)
+    print(json.dumps(result.to_json(), indent=1) if args.json else result.summary())
+    return 0
+
+
 def _pipeline(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
-    verbs = {"run": _run}
+    verbs = {"run": _run, "export": _export}
     return verbs[args.pipeline_verb](args, show, config)
 
 

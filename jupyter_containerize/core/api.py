@@ -210,6 +210,22 @@ def pipeline_run(
                          cancel=cancel, store=store, config=resolve(config))
 
 
+def pipeline_export(
+    file: str | Path, *, to: str | None = None, registry: str | None = None,
+    output: str | Path | None = None, progress: Progress | None = None, config: Config = None,
+) -> Any:
+    """``pipeline export FILE --to argo|kfp --registry HOST[/NS]``: the pipeline file checked
+    as ``pipeline run`` checks it, each environment built once and pushed to ``registry``, and
+    the pipeline written into ``output`` (default: the file's folder) as an Argo Workflow or a
+    compiled Kubeflow pipeline naming each image by digest, once the document validates.
+    Returns the export's result (``.path``, ``.images``); every mistake raises before anything
+    is built."""
+    from .pipeline import export as _export
+
+    return _export.export(file, to=to or "", registry=registry, output=output,
+                          progress=progress, config=resolve(config))
+
+
 def parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """``-p NAME VALUE`` pairs as a command line gives them: names checked, values typed as
     papermill types them."""

@@ -250,6 +250,12 @@ def key(magic: Host, args: argparse.Namespace, show: Show) -> str:
 def pipeline(magic: Host, args: argparse.Namespace, show: Show) -> Any:
     """``pipeline run FILE``: the pipeline's result (each step's runs); a failure is said in
     one line and the result is still returned (what resumes it is in it)."""
+    if args.pipeline_verb == "export":
+        exported = api.pipeline_export(Path(args.file).expanduser(), to=args.to,
+                                       registry=args.registry, output=args.output,
+                                       progress=show, config=magic.settings)
+        print(json.dumps(exported.to_json(), indent=1) if args.json else exported.summary())
+        return exported
     result = api.pipeline_run(Path(args.file).expanduser(), resume=args.resume,
                               concurrency=args.concurrency, progress=show,
                               config=magic.settings)

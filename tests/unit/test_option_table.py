@@ -61,6 +61,7 @@ API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "kernel remove": [(api.kernel_remove, {"name"})],
     "key create": [(api.key_create, {"kind", "folder"})],
     "pipeline run": [(api.pipeline_run, {"file", "resume", "concurrency"})],
+    "pipeline export": [(api.pipeline_export, {"file", "to", "registry", "output"})],
     "schedule add": [(api.schedule_add, {
         "notebook", "cron", "timezone", "image", "newest", "python", "parameters", "timeout",
         "overlap", "missed", "webhook", "notify", "webhook_token_env", "export"})],
@@ -215,7 +216,8 @@ def test_the_schedule_verbs_flags(leaf: str) -> None:
 
 
 # the flags of `pipeline run`
-PIPELINE_FLAGS = {"run": {"--resume", "--concurrency", "--json"}}
+PIPELINE_FLAGS = {"run": {"--resume", "--concurrency", "--json"},
+                  "export": {"--to", "--registry", "--output", "--json"}}
 
 
 @pytest.mark.parametrize("leaf", sorted(PIPELINE_FLAGS))

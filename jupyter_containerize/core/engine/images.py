@@ -46,8 +46,15 @@ def pull(client: docker.DockerClient, reference: str) -> Image:
 
 
 def labelled(client: docker.DockerClient, label: str) -> list[Image]:
-    """The images carrying ``label`` (``key`` or ``key=value``)."""
-    return list(client.images.list(filters={"label": label}))
+    """The images carrying ``label`` (``key`` or ``key=value``); one another process removes
+    while they are listed is left out."""
+    found = []
+    for row in client.api.images(filters={"label": label}):
+        try:
+            found.append(client.images.get(row["Id"]))
+        except docker.errors.ImageNotFound:
+            continue
+    return found
 
 
 def run_output(client: docker.DockerClient, image_id: str, entrypoint: list[str],

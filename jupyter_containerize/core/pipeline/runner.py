@@ -118,7 +118,7 @@ def _environment(step: Step, interpreter: str, lock: str) -> tuple[str, ...]:
     return key
 
 
-def _build(pipe: Pipeline, names: list[str], interpreters: dict[str, str],
+def build_images(pipe: Pipeline, names: list[str], interpreters: dict[str, str],
            cfg: ContainerizeConfig, progress: Callable[[Any], None] | None,
            rep: Reporter) -> tuple[dict[str, str], int]:
     """Each step's image: each distinct environment built once."""
@@ -322,7 +322,7 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
         rep.log(f"pipeline: step {name} reused from run {reused[name].get('run')}")
     stop = cancel or threading.Event()
     try:
-        images, envs = _build(pipe, names, interpreters, cfg, progress, rep)
+        images, envs = build_images(pipe, names, interpreters, cfg, progress, rep)
         rep.log(f"pipeline: {envs} environment image(s) for {len(names)} step(s)")
         _Steps(pipe, images, rows, stop, store, cfg, progress, rep).all(names, limit, save)
     except BaseException as exc:
