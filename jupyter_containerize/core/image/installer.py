@@ -68,9 +68,12 @@ if __name__ == "__main__":
     # marshal's output depends on what the process compiled before, so this makes the
     # bytecode, and the layers, the same on every run and every machine
     with multiprocessing.get_context("fork").Pool(maxtasksperchild=1) as pool:
-        for failed in pool.map(compile_chunk, chunks, chunksize=1):
-            for shown in failed:
-                print(shown)
+        results = pool.map(compile_chunk, chunks, chunksize=1)
+    # printed once the pool is gone: a worker forked while a line sat in this process's
+    # stdout buffer would flush its copy of it too when it ends
+    for failed in results:
+        for shown in failed:
+            print(shown)
 """
 
 
