@@ -14,7 +14,7 @@ import pytest
 
 from jupyter_containerize.cli.app import main
 from jupyter_containerize.core.pipeline import graph, spec
-from jupyter_containerize.core.pipeline.spec import PipelineError
+from jupyter_containerize.core.pipeline.errors import PipelineError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipeline"
 

@@ -23,8 +23,9 @@ from ..errors import ContainerizeError
 from ..progress import Event, Reporter
 from ..run.execute import WORKDIR
 from . import export_argo, export_kfp
+from .errors import PipelineError
 from .export_task import ExportError, Task
-from .spec import Pipeline, PipelineError, load
+from .spec import Pipeline, load
 from .spec import interpreters as step_interpreters
 
 TARGETS = ("argo", "kfp")

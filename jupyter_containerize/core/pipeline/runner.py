@@ -27,7 +27,8 @@ from ..config import ContainerizeConfig, resolve
 from ..errors import ContainerizeError
 from ..jobs.store import JobStore
 from ..progress import Event, Reporter
-from .spec import DEFAULT_CONCURRENCY, Pipeline, PipelineError, Step, check_concurrency, load
+from .errors import PipelineError
+from .spec import DEFAULT_CONCURRENCY, Pipeline, Step, check_concurrency, load
 from .spec import interpreters as step_interpreters
 
 DONE = "succeeded"
