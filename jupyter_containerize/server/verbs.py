@@ -109,7 +109,7 @@ def call_verb(
                              'add "sweep": true, or leave them out')
         if sweeping:  # the job is the sweep; each of its runs is a job too
             result = api.sweep(notebook, progress=progress, cancel=cancel, store=adopting,
-                               spec=spec, config=config, **opts)
+                               config=config, **opts)  # built as a run builds: no live spec
         else:
             result = api.run(notebook, progress=progress, cancel=cancel, store=adopting,
                              config=config, **opts)
