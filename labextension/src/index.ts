@@ -8,10 +8,12 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, IToolbarWidgetRegistry } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ToolbarButton, buildIcon } from '@jupyterlab/ui-components';
 
 import { ContainerizePanel, notifyError, saveIfDirty } from './panel';
+import { PipelineWidget, startPipeline } from './pipelineview';
 import { KernelTarget } from './teamimages';
 import { CommandIDs, JobKind } from './tokens';
 
@@ -23,7 +25,8 @@ function activate(
   tracker: INotebookTracker,
   toolbarRegistry: IToolbarWidgetRegistry,
   palette: ICommandPalette | null,
-  labShell: ILabShell | null
+  labShell: ILabShell | null,
+  fileBrowser: IDefaultFileBrowser | null
 ): void {
   const openKernel = async (name: string, target: KernelTarget): Promise<void> => {
     await app.serviceManager.kernelspecs.refreshSpecs();
@@ -97,7 +100,42 @@ function activate(
       app.shell.activateById(panel.id);
     }
   });
-  for (const command of [CommandIDs.open, CommandIDs.teamImages, ...verbs.map(v => v[0])]) {
+  // a pipeline file (args.path, or the one selected in the file browser): run it, show its graph
+  const pipelineFile = (): string | null => {
+    const items = fileBrowser ? Array.from(fileBrowser.selectedItems()) : [];
+    return items.length === 1 && /\.ya?ml$/i.test(items[0].path) ? items[0].path : null;
+  };
+  app.commands.addCommand(CommandIDs.runPipeline, {
+    label: 'Containerize: Run pipeline',
+    caption: 'Run the pipeline of notebooks this YAML file describes and show its graph',
+    icon: buildIcon,
+    isVisible: args => typeof args.path === 'string' || pipelineFile() !== null,
+    execute: async args => {
+      const file = typeof args.path === 'string' ? args.path : pipelineFile();
+      if (!file) {
+        return;
+      }
+      try {
+        const job = await startPipeline(file);
+        const view = new PipelineWidget(job, file, notifyError);
+        app.shell.add(view, 'main');
+        app.shell.activateById(view.id);
+      } catch (error) {
+        notifyError(error);
+      }
+    }
+  });
+  app.contextMenu.addItem({
+    command: CommandIDs.runPipeline,
+    selector: '.jp-DirListing-item[data-file-type="yaml"]',
+    rank: 60
+  });
+  for (const command of [
+    CommandIDs.open,
+    CommandIDs.teamImages,
+    CommandIDs.runPipeline,
+    ...verbs.map(v => v[0])
+  ]) {
     palette?.addItem({ command, category: 'Containerize' });
   }
   labShell?.currentChanged.connect(() => {
@@ -113,7 +151,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Freeze a notebook kernel into a container image; build, run and serve it.',
   autoStart: true,
   requires: [INotebookTracker, IToolbarWidgetRegistry],
-  optional: [ICommandPalette, ILabShell],
+  optional: [ICommandPalette, ILabShell, IDefaultFileBrowser],
   activate
 };
 

@@ -28,6 +28,7 @@ import {
   IServerInfo,
   JobKind
 } from './tokens';
+import { SchedulesView } from './schedules';
 import { OpenKernel, TeamImages } from './teamimages';
 import { useDrift } from './usedrift';
 import { useEnvironment } from './useenv';
@@ -193,6 +194,12 @@ function ContainerizeView(props: {
           ))}
         </section>
       )}
+      <SchedulesView
+        path={path}
+        python={env?.python_executable ?? null}
+        disabled={buildOff}
+        onError={notifyError}
+      />
       <History jobs={jobs.jobs} selected={jobs.active?.id ?? null} onSelect={jobs.follow} />
     </div>
   );

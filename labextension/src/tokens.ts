@@ -150,6 +150,62 @@ export type JobEvent =
   | { event: 'job'; data: IJob }
   | { event: 'end'; data: { status: JobStatus } };
 
+/** One tick of a schedule as its scheduler recorded it (the latest ticks, oldest first). */
+export interface IScheduleTick {
+  due: string;
+  status: string;
+  run: string | null;
+  note?: string;
+  error?: string | null;
+}
+
+/** A schedule (GET schedules; core/schedule/store.py Schedule.to_json). */
+export interface ISchedule {
+  id: string;
+  status: 'active' | 'paused' | 'removed';
+  created: string;
+  updated: string;
+  target: string;
+  /** The notebook's path in the server. */
+  path: string | null;
+  cron: string;
+  timezone: string;
+  kind: string;
+  image: string;
+  image_id: string;
+  newest: boolean;
+  parameters: Record<string, unknown>;
+  next: string | null;
+  last_due: string | null;
+  state: { ticks?: IScheduleTick[] };
+}
+
+/** One step of a pipeline as its file declares it (the pipeline job's params.steps). */
+export interface IPipelineStepSpec {
+  name: string;
+  notebook: string;
+  needs: string[];
+  outputs: string[];
+  inputs: string[];
+}
+
+/** One step's row in the pipeline job's result (core/pipeline/runner.py), saved after each
+ * step. */
+export interface IPipelineStepRow {
+  status: string;
+  run: string | null;
+  attempts: string[];
+  image: string | null;
+  notebook: string;
+  output: string | null;
+  artifacts_dir: string | null;
+  artifacts: string[];
+  files?: Record<string, string>;
+  error: string | null;
+  reused: boolean;
+  duration: number | null;
+}
+
 export const FINAL_STATES: JobStatus[] = [
   'succeeded',
   'failed',
@@ -163,4 +219,5 @@ export namespace CommandIDs {
   export const run = 'containerize:run';
   export const serve = 'containerize:serve';
   export const teamImages = 'containerize:team-images';
+  export const runPipeline = 'containerize:run-pipeline';
 }

@@ -3,6 +3,7 @@
  */
 import { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, Locator } from '@playwright/test';
+import * as fs from 'fs';
 import * as path from 'path';
 
 export const EXAMPLE = path.resolve(
@@ -10,6 +11,11 @@ export const EXAMPLE = path.resolve(
   '../../../../examples/classifier/classifier.ipynb'
 );
 export const SHOTS = path.resolve(__dirname, '../../test-results');
+export const DOCS_SHOTS = path.resolve(__dirname, '../../../../docs/img');
+/** The example pipeline (three notebooks and pipeline.yaml) and the interpreter its steps
+ * freeze (the test server sees no user kernelspecs). */
+export const PIPELINE_EXAMPLE = path.resolve(__dirname, '../../../../examples/pipeline');
+export const EXAMPLE_PYTHON = path.resolve(__dirname, '../../../../.venv-example/bin/python');
 
 export class ContainerizeHelper {
   constructor(readonly page: IJupyterLabPageFixture) {}
@@ -23,6 +29,22 @@ export class ContainerizeHelper {
   async uploadExample(dir: string): Promise<string> {
     const target = `${dir}/classifier.ipynb`;
     await this.page.contents.uploadFile(EXAMPLE, target);
+    return target;
+  }
+
+  /** Copy examples/pipeline/ into the server's `dir`, its file naming EXAMPLE_PYTHON as every
+   * step's interpreter (and changed by `edit`); the pipeline file's server path. */
+  async uploadPipeline(dir: string, edit = (spec: string) => spec): Promise<string> {
+    for (const name of fs.readdirSync(PIPELINE_EXAMPLE)) {
+      if (name.endsWith('.ipynb')) {
+        await this.page.contents.uploadFile(path.join(PIPELINE_EXAMPLE, name), `${dir}/${name}`);
+      }
+    }
+    const spec = fs
+      .readFileSync(path.join(PIPELINE_EXAMPLE, 'pipeline.yaml'), 'utf-8')
+      .replace('concurrency: 2\n', `concurrency: 2\npython: ${EXAMPLE_PYTHON}\n`);
+    const target = `${dir}/pipeline.yaml`;
+    await this.page.contents.uploadContent(edit(spec), 'text', target);
     return target;
   }
 
@@ -66,7 +88,11 @@ export class ContainerizeHelper {
     return (await status.textContent()) ?? '';
   }
 
-  async shot(name: string): Promise<void> {
+  /** A screenshot in test-results/; with `docs`, also docs/img/panel-NAME.png. */
+  async shot(name: string, docs = false): Promise<void> {
     await this.page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+    if (docs) {
+      await this.page.screenshot({ path: path.join(DOCS_SHOTS, `panel-${name}.png`) });
+    }
   }
 }
