@@ -9,10 +9,16 @@ import sys
 from pathlib import Path
 
 import nbformat
+import requests
+from jc_support import TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "classifier"
 EXAMPLE_PYTHON = ROOT / ".venv-example" / "bin" / "python"
+# the test registry and its fixed test login (scripts/services.sh)
+REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")
+USER = os.environ.get("JC_REGISTRY_USER", "team")
+PASSWORD = os.environ.get("JC_REGISTRY_PASSWORD", "team-secret")
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900,
@@ -92,3 +98,21 @@ def example_project(root: Path, note: str) -> Path:
     data["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [note]})
     nb.write_text(json.dumps(data))
     return nb
+
+
+def logged_in(root: Path, **login_env: str) -> dict[str, str]:
+    """The environment of a user logged in to the test registry: a Docker config, a data dir
+    and this run's labels under ``root`` (``login_env`` is added for the login alone). Skips,
+    or fails under CI, when no engine or no registry answers."""
+    engine_or_skip()
+    try:
+        requests.get(f"http://{REGISTRY}/v2/", timeout=5)
+    except requests.RequestException:
+        skip_or_fail(f"no registry at {REGISTRY}: run scripts/services.sh")
+    env = {"DOCKER_CONFIG": str(root / "docker-config"),
+           "JUPYTER_CONTAINERIZE_DATA_DIR": str(root / "data"),
+           "JUPYTER_CONTAINERIZE_LABELS": f"{TEST_LABEL}={TEST_RUN_ID}"}
+    proc = cli("login", REGISTRY, "--username", USER, "--password-stdin",
+               env={**env, **login_env}, input_text=PASSWORD + "\n")
+    assert proc.returncode == 0, proc.stderr
+    return env

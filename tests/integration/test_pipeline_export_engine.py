@@ -9,7 +9,6 @@ the notebooks compute. A registry that cannot take the images is one line, nothi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,17 +17,14 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from helpers import ROOT, assert_one_line_error, cli
-from jc_support import TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
+from helpers import PASSWORD, REGISTRY, ROOT, USER, assert_one_line_error, cli, logged_in
+from jc_support import TEST_LABEL, TEST_RUN_ID
 
 from jupyter_containerize.core.engine import client as engine
 from jupyter_containerize.core.pipeline import export_argo
 from jupyter_containerize.core.run.execute import TOOL_PYTHON
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
-REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")
-USER = os.environ.get("JC_REGISTRY_USER", "team")
-PASSWORD = os.environ.get("JC_REGISTRY_PASSWORD", "team-secret")
 NS = f"jc-export-{TEST_RUN_ID[-10:]}".lower().replace("_", "-")
 EXAMPLE = ROOT / "examples" / "pipeline"
 ACCEPT = ", ".join(("application/vnd.oci.image.manifest.v1+json",
@@ -56,18 +52,8 @@ def _digest(repo: str, reference: str) -> str | None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A temporary Docker config logged in to the registry, a data dir, the example project."""
-    engine_or_skip()
-    try:
-        requests.get(f"http://{REGISTRY}/v2/", timeout=5)
-    except requests.RequestException:
-        skip_or_fail(f"no registry at {REGISTRY}: run scripts/services.sh")
     root = tmp_path_factory.mktemp("export")
-    base = {"DOCKER_CONFIG": str(root / "docker-config"),
-            "JUPYTER_CONTAINERIZE_DATA_DIR": str(root / "data"),
-            "JUPYTER_CONTAINERIZE_LABELS": f"{TEST_LABEL}={TEST_RUN_ID}"}
-    proc = cli("login", REGISTRY, "--username", USER, "--password-stdin", env=base,
-               input_text=PASSWORD + "\n")
-    assert proc.returncode == 0, proc.stderr
+    base = logged_in(root)
     project = root / "project"
     shutil.copytree(EXAMPLE, project)
     yield {"root": root, "env": base, "file": project / "pipeline.yaml"}

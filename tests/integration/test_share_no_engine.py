@@ -17,15 +17,21 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import EXAMPLE_PYTHON, assert_one_line_error, cli, example_project
-from jc_support import TEST_LABEL, TEST_RUN_ID, engine_or_skip, skip_or_fail
+from helpers import (
+    EXAMPLE_PYTHON,
+    PASSWORD,
+    REGISTRY,
+    USER,
+    assert_one_line_error,
+    cli,
+    example_project,
+    logged_in,
+)
+from jc_support import TEST_LABEL, TEST_RUN_ID, skip_or_fail
 
 from jupyter_containerize.core.image import layers
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
-REGISTRY = os.environ.get("JC_TEST_REGISTRY", "127.0.0.1:5000")
-USER = os.environ.get("JC_REGISTRY_USER", "team")
-PASSWORD = os.environ.get("JC_REGISTRY_PASSWORD", "team-secret")
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 NS = f"jc-test-{TEST_RUN_ID[-10:]}".lower().replace("_", "-")
 
@@ -37,19 +43,9 @@ def _docker(host: str, *args: str, **kw: Any) -> subprocess.CompletedProcess[str
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    engine_or_skip()
-    try:
-        requests.get(f"http://{REGISTRY}/v2/", timeout=5)
-    except requests.RequestException:
-        skip_or_fail(f"no registry at {REGISTRY}: run scripts/services.sh")
     root = tmp_path_factory.mktemp("noengine")
-    env = {"DOCKER_CONFIG": str(root / "docker-config"),
-           "JUPYTER_CONTAINERIZE_DATA_DIR": str(root / "data"),
-           "JUPYTER_CONTAINERIZE_LABELS": f"{TEST_LABEL}={TEST_RUN_ID}"}
     # login needs no engine: the registry checks the credentials
-    proc = cli("login", REGISTRY, "--username", USER, "--password-stdin",
-               env={**env, "DOCKER_HOST": NO_ENGINE}, input_text=PASSWORD + "\n")
-    assert proc.returncode == 0, proc.stderr
+    env = logged_in(root, DOCKER_HOST=NO_ENGINE)
     nb = example_project(root, f"no-engine test {TEST_RUN_ID}")
     yield {"env": env, "root": root, "nb": nb}
     # what this module pushed, under its own namespace
