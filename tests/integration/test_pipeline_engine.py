@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, assert_one_line_error, cli, notebook
+from jc_support import terminal_sigint
 
 pytestmark = pytest.mark.engine
 
@@ -140,7 +141,7 @@ def test_ctrl_c_stops_every_running_step(docker_client: object, tmp_path: Path) 
     exe = Path(sys.executable).with_name("jupyter-containerize")
     proc = subprocess.Popen([str(exe), "pipeline", "run", str(project / "pipeline.yaml"),
                              "--concurrency", "2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=terminal_sigint,
                             env={**os.environ, "JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
     try:
         deadline = time.monotonic() + 600
@@ -155,8 +156,12 @@ def test_ctrl_c_stops_every_running_step(docker_client: object, tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # never let its steps outlive a failed test
             proc.kill()
+            proc.wait()
+            for container in docker_client.containers.list(all=True):  # type: ignore[attr-defined]
+                if any(container.name == f"containerize-run-{r}" for r in running):
+                    container.remove(force=True)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
     jobs = _jobs(data)
