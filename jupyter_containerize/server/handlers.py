@@ -250,6 +250,10 @@ class EventsHandler(ContainerizeHandler):
                 last_state = state
                 self._event("job", self.job_json(job))
             if job.status in FINAL:
+                # the lines written between the read above and the job's end come first
+                for seq, line in await off_loop(self.store.logs, job_id, since):
+                    since = seq
+                    self._event("log", {"seq": seq, "line": line}, event_id=str(seq))
                 self._event("end", {"status": job.status})
                 await self.flush()
                 return

@@ -48,13 +48,12 @@ def pull(client: docker.DockerClient, reference: str) -> Image:
 def labelled(client: docker.DockerClient, label: str) -> list[Image]:
     """The images carrying ``label`` (``key`` or ``key=value``); one another process removes
     while they are listed is left out."""
-    found = []
-    for row in client.api.images(filters={"label": label}):
+    for _ in range(4):
         try:
-            found.append(client.images.get(row["Id"]))
+            return list(client.images.list(filters={"label": label}))
         except docker.errors.ImageNotFound:
-            continue
-    return found
+            continue  # removed between the listing and its details: list again
+    return list(client.images.list(filters={"label": label}))
 
 
 def run_output(client: docker.DockerClient, image_id: str, entrypoint: list[str],
