@@ -113,18 +113,18 @@ class BuildPlan:
         out.update(self.cfg.extra_labels)
         return out
 
-    @functools.cached_property
-    def _created_epoch(self) -> int:
-        return self.created_epoch()
-
     def created(self) -> str:
-        """The image's creation time (``created_epoch``, asked of git once per plan)."""
+        """The image's creation time, as its label and config write it."""
         seconds = self._created_epoch
         return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def created_epoch(self) -> int:
         """SOURCE_DATE_EPOCH, else the lock's commit time when it is committed as it is,
-        else the lock file's time: never the time of the build."""
+        else the lock file's time: never the time of the build (asked of git once per plan)."""
+        return self._created_epoch
+
+    @functools.cached_property
+    def _created_epoch(self) -> int:
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
         if epoch:
             return int(epoch)
@@ -134,7 +134,6 @@ class BuildPlan:
             if committed.isdigit():
                 return int(committed)
         return int(self.lock_file.stat().st_mtime)
-
 
 
 def _lock_identity(lockdata: dict) -> dict:
