@@ -1,4 +1,4 @@
-"""CLI: `pipeline run FILE [--resume RUN] [--concurrency N] [--json]` and
+"""CLI: `pipeline run FILE [--resume RUN] [--concurrency N] [--swarm] [--json]` and
 `pipeline export FILE --to argo|kfp --registry HOST[/NS] [--output DIR] [--json]`."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def _warn(line: str) -> None:
 
 def _run(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> int:
     result = api.pipeline_run(args.file, resume=args.resume, concurrency=args.concurrency,
-                              progress=show, store=lambda: JobStore(notify=_warn), config=config)
+                              swarm=args.swarm, progress=show,
+                              store=lambda: JobStore(notify=_warn), config=config)
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:
@@ -39,7 +40,8 @@ def _run(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> in
         detail = f": {error}" if error else ""
     also = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
     print(f"error: pipeline {result.id} {result.status}: {what}{detail}{also} (fix it, then "
-          f"resume: jupyter containerize pipeline run {args.file} --resume {result.id})",
+          f"resume: jupyter containerize pipeline run {args.file} --resume {result.id}"
+          f"{' --swarm' if args.swarm else ''})",
           file=sys.stderr)
     return 130 if result.status == "cancelled" else 1
 

@@ -196,17 +196,20 @@ def sweep(
 
 def pipeline_run(
     file: str | Path, *, resume: str | None = None, concurrency: int | None = None,
-    progress: Progress | None = None, cancel: threading.Event | None = None,
+    swarm: bool = False, progress: Progress | None = None,
+    cancel: threading.Event | None = None,
     store: JobStore | Callable[[], JobStore] | None = None, config: Config = None,
 ) -> Any:
     """``pipeline run FILE``: every step of the pipeline file in its frozen image, in
     dependency order, ``concurrency`` at once (default: the file's, else 2); with ``resume``,
-    only the steps that did not succeed in that pipeline run. Returns the pipeline's result
+    only the steps that did not succeed in that pipeline run; with ``swarm``, each step a
+    replicated job on the Docker Swarm this engine manages. Returns the pipeline's result
     (each step's runs, status and artifacts); every mistake in the file raises before anything
     starts (``store`` may be a function that opens the store, called after the checks)."""
     from .pipeline import runner as _pipeline
 
-    return _pipeline.run(file, resume=resume, concurrency=concurrency, progress=progress,
+    return _pipeline.run(file, resume=resume, concurrency=concurrency, swarm=swarm,
+                         progress=progress,
                          cancel=cancel, store=store, config=resolve(config))
 
 
@@ -230,9 +233,8 @@ def parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """``-p NAME VALUE`` pairs as a command line gives them: names checked, values typed as
     papermill types them."""
     from .run import options as runoptions
-    from .run.execute import parse_parameter
 
-    return {name: parse_parameter(value)
+    return {name: runoptions.parse_parameter(value)
             for name, value in runoptions.parameter_pairs(pairs).items()}
 
 

@@ -66,6 +66,14 @@ class ContainerizeConfig(Configurable):
         ["latest", "skip"], "latest",
         help="Ticks missed while no scheduler ran: run the latest once at start, or skip.",
     ).tag(config=True)
+    swarm_volume_driver = Unicode(
+        "local", help="Volume driver of a pipeline's working volume on Docker Swarm.",
+    ).tag(config=True)
+    swarm_volume_options = Dict(
+        {}, help="Driver options of that volume. Empty: the manager's own disk, and every step "
+        "runs on the manager; options of a filesystem every node mounts (NFS: type, o, device) "
+        "let steps run on any node.",
+    ).tag(config=True)
     ready_timeout = Float(60.0, help="Seconds a deployment may take to become ready.").tag(
         config=True
     )

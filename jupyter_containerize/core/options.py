@@ -208,6 +208,9 @@ _add(
                help="run only what did not succeed in that pipeline run, reusing the rest"),
         Option("concurrency", kind="int", metavar="N", rest=True,
                help="steps at once (default: the file's concurrency, else 2)"),
+        Option("swarm", kind="bool", default=False, rest=True,
+               help="run each step as a replicated job on the Docker Swarm this engine "
+                    "manages"),
         JSON,
     )),
     Verb("pipeline export", "write a pipeline as an Argo Workflow or a Kubeflow pipeline, "

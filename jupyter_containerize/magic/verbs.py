@@ -257,7 +257,7 @@ def pipeline(magic: Host, args: argparse.Namespace, show: Show) -> Any:
         print(json.dumps(exported.to_json(), indent=1) if args.json else exported.summary())
         return exported
     result = api.pipeline_run(Path(args.file).expanduser(), resume=args.resume,
-                              concurrency=args.concurrency, progress=show,
+                              concurrency=args.concurrency, swarm=args.swarm, progress=show,
                               config=magic.settings)
     print(json.dumps(result.to_json(), indent=1) if args.json else result.summary())
     return result

@@ -25,7 +25,8 @@ from jupyter_containerize.core.errors import RunError
 from jupyter_containerize.core.jobs import store as jobs
 from jupyter_containerize.core.jobs.store import JobStore
 from jupyter_containerize.core.models import RunRecord
-from jupyter_containerize.core.run.execute import parse_parameter, record_path, run
+from jupyter_containerize.core.run.execute import record_path, run
+from jupyter_containerize.core.run.options import parse_parameter
 
 pytestmark = pytest.mark.engine
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

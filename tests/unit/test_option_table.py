@@ -60,7 +60,7 @@ API: dict[str, list[tuple[Callable[..., Any], set[str]]]] = {
     "kernel list": [(api.kernel_list, set())],
     "kernel remove": [(api.kernel_remove, {"name"})],
     "key create": [(api.key_create, {"kind", "folder"})],
-    "pipeline run": [(api.pipeline_run, {"file", "resume", "concurrency"})],
+    "pipeline run": [(api.pipeline_run, {"file", "resume", "concurrency", "swarm"})],
     "pipeline export": [(api.pipeline_export, {"file", "to", "registry", "output"})],
     "schedule add": [(api.schedule_add, {
         "notebook", "cron", "timezone", "image", "newest", "python", "parameters", "timeout",
@@ -216,7 +216,7 @@ def test_the_schedule_verbs_flags(leaf: str) -> None:
 
 
 # the flags of `pipeline run`
-PIPELINE_FLAGS = {"run": {"--resume", "--concurrency", "--json"},
+PIPELINE_FLAGS = {"run": {"--resume", "--concurrency", "--swarm", "--json"},
                   "export": {"--to", "--registry", "--output", "--json"}}
 
 
@@ -231,3 +231,4 @@ def test_the_pipeline_verbs_flags(leaf: str) -> None:
     assert (args.verb, args.pipeline_verb, args.file, args.resume, args.concurrency) == (
         "pipeline", "run", "p.yaml", "abc", 3)
     assert parser().parse_args(["pipeline", "run", "p.yaml"]).concurrency is None
+    assert parser().parse_args(["pipeline", "run", "p.yaml", "--swarm"]).swarm is True

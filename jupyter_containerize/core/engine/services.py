@@ -7,15 +7,28 @@ our errors, absence is None.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
+import requests.exceptions
 from docker.models.services import Service
-from docker.types import EndpointSpec, Healthcheck, RollbackConfig, ServiceMode, UpdateConfig
+from docker.types import (
+    EndpointSpec,
+    Healthcheck,
+    Mount,
+    Resources,
+    RestartPolicy,
+    RollbackConfig,
+    ServiceMode,
+    UpdateConfig,
+)
 
 from ..errors import RunError
 from . import client as engine
+from . import containers
 from .containers import KEPT_LOGS
 
 SECOND = 10**9
@@ -117,3 +130,79 @@ def remove(service: Service) -> None:
 
 def listed(label_filters: list[str]) -> list[Service]:
     return list(engine.client().services.list(filters={"label": label_filters}))
+
+
+# a job's task states that are final: it ran to an end, or never could
+ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
+
+
+def create_job(image: str, name: str, command: list[str], *, labels: dict[str, str],
+               env: dict[str, str], mounts: list[Mount], constraints: list[str],
+               cpus: float | None = None, memory: int | None = None,
+               grace: float = 10.0) -> Service:
+    """A replicated job: one task that runs ``command`` once, never restarted."""
+    resources = None
+    if cpus or memory:
+        resources = Resources(cpu_limit=int(cpus * 1e9) if cpus else None,
+                              mem_limit=memory or None)
+    try:
+        return engine.client().services.create(
+            image, command, name=name, labels=labels, container_labels=labels,
+            env=[f"{k}={v}" for k, v in env.items()], mounts=mounts,
+            constraints=constraints or None, resources=resources,
+            mode=ServiceMode("replicated-job", replicas=1, concurrency=1),
+            restart_policy=RestartPolicy(condition="none"),
+            stop_grace_period=int(grace * SECOND),
+            log_driver=KEPT_LOGS.type, log_driver_options=dict(KEPT_LOGS.config))
+    except docker.errors.APIError as exc:
+        raise RunError(f"the swarm refused the job {name}: {exc.explanation}",
+                       hint="check that this engine is a swarm manager (docker info)") from exc
+
+
+def job_task(service: Service) -> dict[str, Any] | None:
+    """The job's task as the swarm reports it: ``state``, ``exit`` (its exit code, when it
+    ran) and ``error``; None before the swarm made one."""
+    try:
+        tasks = service.tasks()
+    except docker.errors.APIError:
+        return None
+    if not tasks:
+        return None
+    status = tasks[-1].get("Status") or {}
+    code = (status.get("ContainerStatus") or {}).get("ExitCode")
+    return {"state": status.get("State", ""), "exit": code, "error": status.get("Err") or "",
+            "message": status.get("Message") or ""}
+
+
+def follow_job_logs(service: Service, on_line: Callable[[str], None]) -> threading.Thread:
+    """Stream the job's output line by line to ``on_line`` (a daemon thread; the stream ends
+    when the service is removed)."""
+
+    def pump() -> None:
+        pending = b""
+        try:
+            for chunk in service.logs(follow=True, stdout=True, stderr=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    on_line(line.decode("utf-8", "replace").rstrip("\r"))
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            pass
+        if pending:
+            on_line(pending.decode("utf-8", "replace"))
+
+    thread = threading.Thread(target=pump, name=f"logs-{service.name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def remove_job(service: Service) -> None:
+    """Remove the job and its task's container on this node (the swarm keeps a finished
+    job's containers after the job is gone)."""
+    remove(service)
+    containers.remove_labelled({"com.docker.swarm.service.id": service.id})
+
+
+def node_id() -> str:
+    """This engine's node in the swarm."""
+    return str(swarm_info().get("NodeID") or "")

@@ -155,9 +155,11 @@ class _Steps:
 
     def __init__(self, pipe: Pipeline, images: dict[str, str], rows: dict[str, dict[str, Any]],
                  stop: threading.Event, store: JobStore, cfg: ContainerizeConfig,
-                 progress: Callable[[Any], None] | None, rep: Reporter) -> None:
+                 progress: Callable[[Any], None] | None, rep: Reporter,
+                 work: Any = None) -> None:
         self.pipe, self.images, self.rows, self.stop = pipe, images, rows, stop
         self.store, self.cfg, self.progress, self.rep = store, cfg, progress, rep
+        self.work = work  # on a swarm: the steps' working volume (run.onswarm.SwarmWork)
 
     def _tagged(self, name: str) -> Callable[[Any], None] | None:
         if self.progress is None:
@@ -199,15 +201,24 @@ class _Steps:
             if attempt:
                 self.rep.log(f"pipeline: step {name} {row['status']}; trying again "
                              f"({attempt} of {step.retries})")
+            timeout = step.timeout if step.timeout is not None else self.cfg.run_timeout
             try:
-                record = execute.run(
-                    step.notebook, parameters=step.parameters, built=self.images[name],
-                    data=self._data(step),
-                    timeout=step.timeout if step.timeout is not None else self.cfg.run_timeout,
-                    cpus=step.cpus, memory=step.memory, gpus=step.gpus,
-                    progress=self._tagged(name),
-                    cancel=self.stop, store=self.store, config=self.cfg,
-                    extra_labels=dict(self.cfg.extra_labels))
+                if self.work is not None:
+                    from ..run import onswarm
+
+                    record = onswarm.run(
+                        step.notebook, image=self.images[name], work=self.work,
+                        parameters=step.parameters, data=self._data(step), timeout=timeout,
+                        cpus=step.cpus, memory=step.memory, progress=self._tagged(name),
+                        cancel=self.stop, store=self.store, config=self.cfg,
+                        extra_labels=dict(self.cfg.extra_labels))
+                else:
+                    record = execute.run(
+                        step.notebook, parameters=step.parameters, built=self.images[name],
+                        data=self._data(step), timeout=timeout, cpus=step.cpus,
+                        memory=step.memory, gpus=step.gpus, progress=self._tagged(name),
+                        cancel=self.stop, store=self.store, config=self.cfg,
+                        extra_labels=dict(self.cfg.extra_labels))
             except ContainerizeError as exc:
                 row.update(status="failed", error=exc.one_line())
                 continue
@@ -287,26 +298,40 @@ def _not_run(pipe: Pipeline, name: str, images: dict[str, str]) -> dict[str, Any
             "artifacts": [], "error": None, "reused": False, "duration": None}
 
 
+def _check_swarm(pipe: Pipeline) -> None:
+    from ..run import onswarm
+
+    for step in pipe.steps.values():
+        if step.gpus:
+            raise PipelineError(f"step {step.name!r} asks for gpus, which a swarm job is not "
+                                "given here", hint="drop its gpus, or run without --swarm")
+    onswarm.check_manager()
+
+
 def run(file: str | Path, *, resume: str | None = None, concurrency: int | None = None,
-        progress: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+        swarm: bool = False, progress: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
         store: JobStore | Callable[[], JobStore] | None = None,
         config: ContainerizeConfig | None = None) -> PipelineResult:
     """Run the pipeline in ``file`` (or, with ``resume``, what did not succeed in that
-    pipeline run); returns its result. Every mistake raises before anything starts: ``store``
-    may be a function that opens the store, called only once the file is checked."""
+    pipeline run); returns its result. With ``swarm``, each step runs as a replicated job on
+    the Docker Swarm this engine manages. Every mistake raises before anything starts:
+    ``store`` may be a function that opens the store, called only once the file is checked."""
     cfg = resolve(config)
     clock = time.monotonic()
     pipe = load(file)
     limit = check_concurrency(concurrency if concurrency is not None
                               else pipe.concurrency or DEFAULT_CONCURRENCY)
     interpreters = step_interpreters(pipe)
+    if swarm:
+        _check_swarm(pipe)
     store = (store if isinstance(store, JobStore) else store() if store is not None
              else JobStore())
     reused = _previous(store, resume, pipe) if resume else {}
     names = [n for n in pipe.order if n not in reused]
     rep = Reporter(progress)
     job = store.create("pipeline", notebook=str(pipe.file), params={
-        "name": pipe.name, "concurrency": limit, "resume": resume,
+        "name": pipe.name, "concurrency": limit, "resume": resume, "swarm": swarm,
         "steps": {n: s.to_json() for n, s in pipe.steps.items()}})
     store.update(job.id, status="running")
     result = PipelineResult(job.id, str(pipe.file), pipe.name, "running", resumed_from=resume)
@@ -322,10 +347,18 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
     for name in reused:
         rep.log(f"pipeline: step {name} reused from run {reused[name].get('run')}")
     stop = cancel or threading.Event()
+    work = None
     try:
         images, envs = build_images(pipe, names, interpreters, cfg, progress, rep)
         rep.log(f"pipeline: {envs} environment image(s) for {len(names)} step(s)")
-        _Steps(pipe, images, rows, stop, store, cfg, progress, rep).all(names, limit, save)
+        if swarm and names:
+            from ..run.onswarm import SwarmWork
+
+            work = SwarmWork.open(f"containerize-pipeline-{job.id}", images[names[0]],
+                                  dict(cfg.extra_labels), cfg)
+            rep.log(f"pipeline: steps run as swarm jobs, sharing the volume {work.volume}")
+        _Steps(pipe, images, rows, stop, store, cfg, progress, rep, work).all(
+            names, limit, save)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         for name in pipe.steps:
@@ -337,8 +370,11 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
         store.update(job.id, status=result.status, result=result.to_json(),
                      error={"message": message})
         rep.log(f"pipeline {job.id} {result.status}; resume it with: jupyter containerize "
-                f"pipeline run {pipe.file} --resume {job.id}")
+                f"pipeline run {pipe.file} --resume {job.id}{' --swarm' if swarm else ''}")
         raise
+    finally:
+        if work is not None:
+            work.close()
     statuses = {rows[n]["status"] for n in pipe.steps}
     result.status = (DONE if statuses == {DONE}
                      else "cancelled" if "cancelled" in statuses and stop.is_set() else "failed")

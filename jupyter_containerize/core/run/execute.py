@@ -42,22 +42,8 @@ _CELL_END = re.compile(r"Ending Cell (\d+)-")
 OOM_EXIT = 137  # SIGKILL: what the engine's OOM killer leaves
 
 
-def parse_parameter(value: str) -> Any:
-    """A ``-p NAME VALUE`` string typed as papermill's CLI types it."""
-    if value in ("True", "False"):
-        return value == "True"
-    if value == "None":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            continue
-    return value
-
-
 @dataclass
-class _Run:
+class RunState:
     record: RunRecord
     store: JobStore
     source: dict[str, Any]
@@ -132,30 +118,30 @@ def run(
     containers.device_requests(gpus)  # a --gpus the engine would not understand stops here
     if image:
         verify_image(image, config=cfg)  # under require_signed: trusted signature or refused
-    state = _prepare(
+    state = prepare(
         Path(notebook), parameters or {}, output, artifacts, env, data, progress,
         store or JobStore(), extra_labels or dict(cfg.extra_labels),
     )
-    state.memory = _limit_text(memory)
+    state.memory = limit_text(memory)
     try:
         state.record.image = (image or built
                               or _build(state, python, base, lock, progress, spec, cfg))
         _execute(state, timeout, cpus, str(limit) if limit else None, gpus, cancel)
     except BaseException as exc:
-        _fail_early(state, exc)
+        fail_early(state, exc)
         raise
     if report == "html":
         from .report import write_html
 
         state.record.html = str(write_html(state.output, state.record))
-    return _finish(state)
+    return finish(state)
 
 
-def _prepare(
+def prepare(
     notebook: Path, parameters: dict[str, Any], output: str | None, artifacts: str | None,
     env: list[str] | None, data: list[str] | None, progress: Callable[[Any], None] | None,
     store: JobStore, extra_labels: dict[str, str],
-) -> _Run:
+) -> RunState:
     source = load_notebook(notebook)
     env_values = runoptions.parse_env(env)
     declared = parameters_cell(source)
@@ -168,7 +154,7 @@ def _prepare(
         "parameters": parameters, "env": sorted(env_values),
     })
     out = Path(output) if output else run_dir(job.id) / f"{notebook.stem}.out.ipynb"
-    state = _Run(
+    state = RunState(
         record=RunRecord(
             id=job.id, notebook=str(notebook.resolve()), image="", parameters=parameters,
             env_names=sorted(env_values), started=now_iso(), output=str(out.resolve()),
@@ -184,13 +170,13 @@ def _prepare(
         runoptions.check_output(state.output)
         runoptions.check_artifacts(state.artifacts, explicit=artifacts is not None)
     except RunError as exc:
-        _fail_early(state, exc)
+        fail_early(state, exc)
         raise
     state.record.artifacts_dir = str(state.artifacts.resolve())
     return state
 
 
-def _build(state: _Run, python: str | None, base: str | None, lock: str,
+def _build(state: RunState, python: str | None, base: str | None, lock: str,
            progress: Callable[[Any], None] | None, spec: Any, cfg: ContainerizeConfig) -> str:
     from ..image import build
 
@@ -200,16 +186,16 @@ def _build(state: _Run, python: str | None, base: str | None, lock: str,
     return result.reference
 
 
-def _limit_text(memory: Any) -> str:
+def limit_text(memory: Any) -> str:
     if memory is None or memory == "":
         return ""
     return str(memory).strip().replace(" ", "")
 
 
-def _execute(state: _Run, timeout: float | None, cpus: float | None, memory: str | None,
+def _execute(state: RunState, timeout: float | None, cpus: float | None, memory: str | None,
              gpus: str | None, cancel: threading.Event | None) -> None:
-    image_labels = _inspect_image(state)
-    rel = image_labels.get(labels.NOTEBOOK) or state.notebook.name
+    image_labels = inspect_image(state)
+    rel = notebook_in_image(image_labels, state.notebook)
     state.in_container = str(PurePosixPath(WORKDIR) / rel)
     params_path = f"{OUT_DIR}/parameters.yaml"
     out_path = f"{OUT_DIR}/{state.notebook.stem}.out.ipynb"
@@ -263,7 +249,7 @@ class _sigint_ignored:  # noqa: N801 - used as a context manager
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _oom(state: _Run, container: Any, outcome: int | str) -> int | str:
+def _oom(state: RunState, container: Any, outcome: int | str) -> int | str:
     """``"out of memory"`` when the engine's OOM killer ended the run, else ``outcome``.
 
     The engine says so in the container's ``State.OOMKilled``; with a memory limit and no
@@ -281,7 +267,15 @@ def _oom(state: _Run, container: Any, outcome: int | str) -> int | str:
     return outcome
 
 
-def _inspect_image(state: _Run) -> dict[str, str]:
+def notebook_in_image(image_labels: dict[str, str], notebook: Path) -> str:
+    """Where the run puts ``notebook`` in the image's project folder: under its own name,
+    beside the notebook the image was built for (another notebook of the same project, such
+    as a pipeline's next step, does not take that one's place)."""
+    built = image_labels.get(labels.NOTEBOOK)
+    return str(PurePosixPath(built).parent / notebook.name) if built else notebook.name
+
+
+def inspect_image(state: RunState) -> dict[str, str]:
     from ..engine import client as engine
 
     image = engine.get_image(state.record.image)
@@ -293,7 +287,7 @@ def _inspect_image(state: _Run) -> dict[str, str]:
     return dict(image.labels or {})
 
 
-def _copy_in(state: _Run, container: Any, params_path: str) -> None:
+def _copy_in(state: RunState, container: Any, params_path: str) -> None:
     if containerfiles.read_file(container, KERNEL_JSON) is None:
         raise RunError(
             f"image {state.record.image} has no python3 kernel for papermill ({KERNEL_JSON})",
@@ -316,7 +310,7 @@ def _copy_in(state: _Run, container: Any, params_path: str) -> None:
     state.total = cells + (1 if state.record.parameters else 0)
 
 
-def _start(state: _Run, container: Any) -> None:
+def _start(state: RunState, container: Any) -> None:
     state.store.update(state.record.id, status="running", container=container.id,
                        progress={"cell": 0, "total": state.total}, result=state.record.to_json())
     containers.start(container)
@@ -324,22 +318,32 @@ def _start(state: _Run, container: Any) -> None:
     state.logs = containers.follow_logs(container, state.log)
 
 
-def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
+def _collect(state: RunState, container: Any, out_path: str, before: dict[str, Any],
              outcome: int | str, artifacts: bool = True) -> None:
     if state.logs is not None:
         state.logs.join(timeout=5)
     executed = containerfiles.read_file(container, out_path)
+    found = None
+    if artifacts:
+        state.artifacts.mkdir(parents=True, exist_ok=True)
+        (state.artifacts / MARKER).write_text(state.record.id + "\n")
+        found = containerfiles.copy_changed(container, WORKDIR, before, state.artifacts)
+    conclude(state, executed, outcome, found)
+
+
+def conclude(state: RunState, executed: bytes | None, outcome: int | str,
+             found: list[dict[str, Any]] | None) -> None:
+    """The record of a run that ended with ``outcome``: the executed notebook written (with
+    what failing cells streamed), the files the run wrote (``found``, already copied into the
+    artifacts folder; None when they could not be), its status, error and reproduction."""
     if executed is not None and outcome != 0:
         executed = outcome_.with_streamed(executed, state.streamed)
     if executed is not None:
         state.output.write_bytes(executed)
     else:
         state.record.output = None
-    if artifacts:
-        state.artifacts.mkdir(parents=True, exist_ok=True)
-        (state.artifacts / MARKER).write_text(state.record.id + "\n")
-        state.record.artifacts = containerfiles.copy_changed(
-            container, WORKDIR, before, state.artifacts)
+    if found is not None:
+        state.record.artifacts = found
     executed_nb = json.loads(executed) if executed else None
     state.record.status = outcome_.status(outcome)
     if outcome == "out of memory":
@@ -357,21 +361,21 @@ def _collect(state: _Run, container: Any, out_path: str, before: dict[str, Any],
     state.record.error = state.mask(state.record.error)
 
 
-def _changed_parameters(state: _Run) -> list[str]:
+def _changed_parameters(state: RunState) -> list[str]:
     declared = parameters_cell(state.source)
     return sorted(k for k, v in state.record.parameters.items()
                   if k not in declared or declared[k] != v)
 
 
-def _fail_early(state: _Run, exc: BaseException) -> None:
+def fail_early(state: RunState, exc: BaseException) -> None:
     status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     state.record.status = status
     state.record.error = {"message": message, "hint": getattr(exc, "hint", "")}
-    _finish(state, write_files=False)
+    finish(state, write_files=False)
 
 
-def _finish(state: _Run, write_files: bool = True) -> RunRecord:
+def finish(state: RunState, write_files: bool = True) -> RunRecord:
     record = state.record
     record.ended = now_iso()
     record.duration = round(time.monotonic() - state.clock, 3)

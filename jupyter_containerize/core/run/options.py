@@ -120,6 +120,20 @@ def _bad_memory(value: Any) -> RunOptionError:
                           hint=f"use {_MEMORY_FORMS}")
 
 
+def parse_parameter(value: str) -> Any:
+    """A ``-p NAME VALUE`` string typed as papermill's CLI types it."""
+    if value in ("True", "False"):
+        return value == "True"
+    if value == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
 def parameter_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``-p NAME VALUE`` pairs as given on a command line, checked; values stay text."""
     found: dict[str, str] = {}

@@ -69,7 +69,7 @@ def _values(name: str, text: Any) -> list[Any]:
         if any(v == "" for v in items):
             raise RunError(f"-p {name} {text!r}: an empty value in the sweep's list",
                            hint=f"separate the values with commas, e.g. -p {name} 0.1,0.5,1")
-        items = [execute.parse_parameter(v) for v in items]
+        items = [runoptions.parse_parameter(v) for v in items]
     if not items:
         raise RunError(f"-p {name}: the sweep has no values for it",
                        hint=f"give one or more values, e.g. -p {name} 0.1,0.5,1")
