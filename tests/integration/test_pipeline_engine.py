@@ -198,7 +198,7 @@ def test_a_step_past_its_timeout_is_stopped_and_tried_again(docker_client: objec
 
 
 @pytest.mark.hostile
-@pytest.mark.parametrize("case", ["cycle", "unwritten"])
+@pytest.mark.parametrize("case", ["cycle", "unwritten", "no swarm"])
 def test_a_bad_pipeline_starts_nothing(case: str, docker_client: object,
                                        tmp_path: Path) -> None:
     project = tmp_path / "project"
@@ -210,6 +210,9 @@ def test_a_bad_pipeline_starts_nothing(case: str, docker_client: object,
                                      "    notebook: prepare.ipynb\n    needs: [report]\n"))
         needles = ("pipeline.yaml: the steps' needs form a cycle: 'prepare' needs 'report' "
                    "needs 'train' needs 'prepare'", "remove one of these needs")
+    elif case == "no swarm":  # --swarm where this engine is no swarm manager
+        needles = ("--swarm needs a Docker Swarm manager, and this engine is not one",
+                   "docker swarm init")
     else:  # report reads a file train never writes
         spec.write_text(text.replace("inputs: [train/model.json]",
                                      "inputs: [train/weights.bin]"))
@@ -217,7 +220,9 @@ def test_a_bad_pipeline_starts_nothing(case: str, docker_client: object,
                    "('train' declares outputs: model.json)",
                    "add weights.bin to the outputs of train")
     data = tmp_path / "data"
-    proc = cli("pipeline", "run", str(spec), env={"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
+    swarm = ["--swarm"] if case == "no swarm" else []
+    proc = cli("pipeline", "run", str(spec), *swarm,
+               env={"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
     assert_one_line_error(proc, *needles)
     assert proc.returncode == 2 and proc.stdout == ""
     assert _jobs(data) == {}  # no job, no run, no build

@@ -1,19 +1,26 @@
-"""`serve --replicas` on a real Docker Swarm (this engine, made a manager for the test): every
-replica answers, a rolling update reaches all of them, rollback restores the old model."""
+"""A real Docker Swarm (this engine, made a manager for these tests): `serve --replicas`, where
+every replica answers, a rolling update reaches all of them and rollback restores the old model;
+and `pipeline run --swarm`, where every step runs as a replicated job, a failed step is fixed
+and the pipeline resumed, and a step past its timeout is stopped with its files kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from helpers import EXAMPLE, EXAMPLE_PYTHON
+from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, notebook
 from jc_support import TEST_LABEL, TEST_RUN_ID
+from test_pipeline_engine import EXAMPLE as PIPELINE
+from test_pipeline_engine import _expected_report, _jobs
 from test_serve import TRAIN, ensure_bridge
 
 from jupyter_containerize.core.deploy.local import deployments, stop
@@ -79,3 +86,111 @@ def test_replicas_rolling_update_and_rollback(swarm: None, models: dict[str, Pat
     back = rollback(NAME)
     assert back.image == first.image
     assert _shas(back.urls) == [first.model_sha256] * 2
+
+
+class _Jobs:
+    """The swarm services this test run creates, and their modes, as they appear."""
+
+    def __init__(self, client: object) -> None:
+        self.client, self.seen = client, {}  # type: dict[str, list[str]]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self.stop.is_set():
+            for svc in self.client.services.list(  # type: ignore[attr-defined]
+                    filters={"label": f"{TEST_LABEL}={TEST_RUN_ID}"}):
+                if svc.name.startswith("containerize-run-"):  # not the serving test's
+                    self.seen[svc.name] = sorted(svc.attrs["Spec"]["Mode"])
+            time.sleep(0.2)
+
+    def __enter__(self) -> _Jobs:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _left(client: object, pipeline_ids: list[str]) -> list[str]:
+    """Services, task containers and working volumes of ours still there."""
+    mine = {"label": f"{TEST_LABEL}={TEST_RUN_ID}"}
+    left = [s.name for s in client.services.list(filters=mine)  # type: ignore[attr-defined]
+            if s.name.startswith("containerize-")]
+    left += [c.name for c in client.containers.list(  # type: ignore[attr-defined]
+        all=True, filters={"label": ["com.docker.swarm.service.id",
+                                     f"{TEST_LABEL}={TEST_RUN_ID}"]})
+        if c.name.startswith("containerize-run-")]
+    names = {v.name for v in client.volumes.list()}  # type: ignore[attr-defined]
+    return left + [f"containerize-pipeline-{p}" for p in pipeline_ids
+                   if f"containerize-pipeline-{p}" in names]
+
+
+def test_a_pipeline_runs_as_swarm_jobs_and_resumes(swarm: None, docker_client: object,
+                                                   tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(PIPELINE, project)
+    spec = project / "pipeline.yaml"
+    good = spec.read_text()
+    spec.write_text(good.replace("min_rows: 10", "min_rows: 1000"))
+    data = tmp_path / "data"
+    env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)}
+    with _Jobs(docker_client) as jobs:
+        first = cli("-q", "pipeline", "run", str(spec), "--swarm", "--json", env=env)
+        failed = json.loads(first.stdout)
+        assert_one_line_error(first, f"pipeline {failed['id']} failed: step train failed: "
+                                     "cell 3: ValueError: only 20 rows, need at least 1000",
+                              f"--resume {failed['id']} --swarm")
+        steps = failed["steps"]
+        assert [steps[n]["status"] for n in ("prepare", "train", "report")] == [
+            "succeeded", "failed", "not run"]
+        assert len(set(steps["train"]["attempts"])) == 2  # each attempt its own job and record
+        numbers = Path(steps["prepare"]["artifacts_dir"]) / "numbers.csv"
+        assert numbers.read_text().splitlines()[0] == "x,y"
+        assert len(numbers.read_text().splitlines()) == 1 + 20
+
+        spec.write_text(good)
+        resumed = cli("pipeline", "run", str(spec), "--resume", failed["id"], "--swarm",
+                      "--json", env=env)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = json.loads(resumed.stdout)
+    after = result["steps"]
+    assert after["prepare"]["reused"] and after["prepare"]["run"] == steps["prepare"]["run"]
+    assert {s["status"] for s in after.values()} == {"succeeded"}
+    report = Path(after["report"]["artifacts_dir"]) / "report.txt"
+    assert report.read_text() == _expected_report(20, 1, 100)
+    # every run was a replicated job of the swarm, and nothing else was
+    runs = [steps["prepare"]["run"], *steps["train"]["attempts"], after["train"]["run"],
+            after["report"]["run"]]
+    assert jobs.seen == {f"containerize-run-{r}": ["ReplicatedJob"] for r in runs}
+    store = _jobs(data)
+    assert all(store[r][:2] == ("run", "succeeded") for r in runs if r not in
+               steps["train"]["attempts"])
+    # the executed notebook is the step's own, under its own name
+    executed = json.loads(Path(after["report"]["output"]).read_text())
+    assert "prediction at 100" in json.dumps(executed["cells"])
+    assert _left(docker_client, [failed["id"], result["id"]]) == []
+
+
+def test_a_swarm_step_past_its_timeout_is_stopped_with_its_files(
+        swarm: None, docker_client: object, tmp_path: Path) -> None:
+    project = tmp_path / "slow"
+    notebook(project / "slow.ipynb",
+             "open('started.txt', 'w').write('yes')\nimport time\nfor _ in range(600):\n"
+             "    time.sleep(0.1)\n", kernel="containerize-example")
+    (project / "pipeline.yaml").write_text(
+        "steps:\n  - {name: slow, notebook: slow.ipynb, timeout: 8, memory: 512m}\n")
+    data = tmp_path / "data"
+    proc = cli("-q", "pipeline", "run", str(project / "pipeline.yaml"), "--swarm", "--json",
+               env={"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
+    result = json.loads(proc.stdout)
+    assert_one_line_error(proc, f"pipeline {result['id']} failed: step slow timed out",
+                          "--swarm")
+    slow = result["steps"]["slow"]
+    assert slow["status"] == "timed out" and _jobs(data)[slow["run"]][:2] == (
+        "run", "timed out")
+    # stopped with SIGTERM: what it wrote before came back
+    assert slow["artifacts"] == ["started.txt"]
+    assert (Path(slow["artifacts_dir"]) / "started.txt").read_text() == "yes"
+    assert _left(docker_client, [result["id"]]) == []

@@ -196,11 +196,23 @@ def follow_job_logs(service: Service, on_line: Callable[[str], None]) -> threadi
     return thread
 
 
+def _task_containers(service: Service) -> list[containers.Container]:
+    return containers.listed([f"com.docker.swarm.service.id={service.id}"])
+
+
+def stop_job(service: Service, grace: float) -> None:
+    """Stop the job's task: SIGTERM, SIGKILL after ``grace`` seconds (removing a job does not
+    stop a task that still runs)."""
+    for container in _task_containers(service):
+        containers.stop(container, grace)
+
+
 def remove_job(service: Service) -> None:
     """Remove the job and its task's container on this node (the swarm keeps a finished
     job's containers after the job is gone)."""
     remove(service)
-    containers.remove_labelled({"com.docker.swarm.service.id": service.id})
+    for container in _task_containers(service):
+        containers.remove(container)
 
 
 def node_id() -> str:

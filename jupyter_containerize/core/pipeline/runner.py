@@ -305,7 +305,10 @@ def _check_swarm(pipe: Pipeline) -> None:
         if step.gpus:
             raise PipelineError(f"step {step.name!r} asks for gpus, which a swarm job is not "
                                 "given here", hint="drop its gpus, or run without --swarm")
-    onswarm.check_manager()
+    if not onswarm.is_manager():
+        raise PipelineError("--swarm needs a Docker Swarm manager, and this engine is not one",
+                            hint="run `docker swarm init` (or point DOCKER_HOST at a manager), "
+                                 "or drop --swarm to run the steps here")
 
 
 def run(file: str | Path, *, resume: str | None = None, concurrency: int | None = None,

@@ -7,8 +7,8 @@ container that is never started; the task copies ``in/work`` over the image's pr
 notes every file's digest, runs papermill from the tool environment, and copies the executed
 notebook and every file it created or changed into ``out/`` (also when it is stopped: SIGTERM
 reaches papermill first). The files then come back out of the volume the same way they went in,
-and the run is concluded as a local one is. Timeouts and Ctrl-C remove the job (its task gets
-SIGTERM, then SIGKILL after the grace period).
+and the run is concluded as a local one is. Timeouts and Ctrl-C stop the job's task (SIGTERM,
+then SIGKILL after the grace period: removing a job leaves a running task running) and remove it.
 
 With the engine's local volume driver and no options, every task is placed on the manager
 (the images and the volume are there); with a shared filesystem's options the tasks may run on
@@ -87,12 +87,9 @@ sys.exit(code)
 """
 
 
-def check_manager() -> None:
-    """Raise unless this engine is a swarm manager (a job can be created here)."""
-    if not services.swarm_info().get("ControlAvailable"):
-        raise RunError("--swarm needs a Docker Swarm manager, and this engine is not one",
-                       hint="run `docker swarm init` (or point DOCKER_HOST at a manager), or "
-                            "drop --swarm to run the steps here")
+def is_manager() -> bool:
+    """Whether this engine is a swarm manager (jobs can be created here)."""
+    return bool(services.swarm_info().get("ControlAvailable"))
 
 
 @dataclass
@@ -204,8 +201,8 @@ def _execute(state: RunState, work: SwarmWork, timeout: float | None, cpus: floa
         while isinstance(outcome, int) and time.monotonic() - heard[0] < QUIET:
             time.sleep(QUIET / 3)  # the last lines of a finished job are still coming
     finally:
-        services.remove(job)
         if not isinstance(outcome, int):
+            services.stop_job(job, GRACE)
             _wait_for_exit(work, box)
         services.remove_job(job)
         state.logs.join(timeout=5)
