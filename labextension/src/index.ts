@@ -11,6 +11,7 @@ import { ICommandPalette, IToolbarWidgetRegistry } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ToolbarButton, buildIcon } from '@jupyterlab/ui-components';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { ContainerizePanel, notifyError, saveIfDirty } from './panel';
 import { PipelineWidget, startPipeline } from './pipelineview';
@@ -105,18 +106,22 @@ function activate(
     const items = fileBrowser ? Array.from(fileBrowser.selectedItems()) : [];
     return items.length === 1 && /\.ya?ml$/i.test(items[0].path) ? items[0].path : null;
   };
-  app.commands.addCommand(CommandIDs.runPipeline, {
-    label: 'Containerize: Run pipeline',
-    caption: 'Run the pipeline of notebooks this YAML file describes and show its graph',
+  const pipelineCommand = (swarm: boolean) => ({
+    label: swarm ? 'Containerize: Run pipeline on Docker Swarm' : 'Containerize: Run pipeline',
+    caption: swarm
+      ? 'Run each step of this pipeline as a replicated job on the Docker Swarm the server\'s ' +
+        'engine manages, and show its graph'
+      : 'Run the pipeline of notebooks this YAML file describes and show its graph',
     icon: buildIcon,
-    isVisible: args => typeof args.path === 'string' || pipelineFile() !== null,
-    execute: async args => {
+    isVisible: (args: ReadonlyPartialJSONObject) =>
+      typeof args.path === 'string' || pipelineFile() !== null,
+    execute: async (args: ReadonlyPartialJSONObject) => {
       const file = typeof args.path === 'string' ? args.path : pipelineFile();
       if (!file) {
         return;
       }
       try {
-        const job = await startPipeline(file);
+        const job = await startPipeline(file, undefined, swarm);
         const view = new PipelineWidget(job, file, notifyError);
         app.shell.add(view, 'main');
         app.shell.activateById(view.id);
@@ -125,15 +130,23 @@ function activate(
       }
     }
   });
-  app.contextMenu.addItem({
-    command: CommandIDs.runPipeline,
-    selector: '.jp-DirListing-item[data-file-type="yaml"]',
-    rank: 60
-  });
+  app.commands.addCommand(CommandIDs.runPipeline, pipelineCommand(false));
+  app.commands.addCommand(CommandIDs.runPipelineSwarm, pipelineCommand(true));
+  for (const [command, rank] of [
+    [CommandIDs.runPipeline, 60],
+    [CommandIDs.runPipelineSwarm, 61]
+  ] as const) {
+    app.contextMenu.addItem({
+      command,
+      selector: '.jp-DirListing-item[data-file-type="yaml"]',
+      rank
+    });
+  }
   for (const command of [
     CommandIDs.open,
     CommandIDs.teamImages,
     CommandIDs.runPipeline,
+    CommandIDs.runPipelineSwarm,
     ...verbs.map(v => v[0])
   ]) {
     palette?.addItem({ command, category: 'Containerize' });

@@ -18,11 +18,15 @@ const GAP_X = 64;
 const GAP_Y = 18;
 const PAD = 10;
 
-/** POST a pipeline run of `file` (a path in the server), resuming `resume` when given. */
-export function startPipeline(file: string, resume?: string): Promise<IJob> {
+/** POST a pipeline run of `file` (a path in the server), resuming `resume` when given;
+ * with `swarm`, each step a replicated job on the server's Docker Swarm. */
+export function startPipeline(file: string, resume?: string, swarm = false): Promise<IJob> {
   const options: Record<string, unknown> = { file };
   if (resume) {
     options.resume = resume;
+  }
+  if (swarm) {
+    options.swarm = true;
   }
   return requestAPI<IJob>('jobs', { method: 'POST', body: { kind: 'pipeline run', options } });
 }
@@ -268,7 +272,7 @@ export function PipelineView(props: {
     }
     setResuming(true);
     try {
-      state.show(await startPipeline(props.file, job.id));
+      state.show(await startPipeline(props.file, job.id, Boolean(job.params?.swarm)));
     } catch (error) {
       props.onError(error);
     } finally {
@@ -287,6 +291,7 @@ export function PipelineView(props: {
         <span className="jp-Containerize-muted">
           pipeline {job?.id} · <code>{props.file}</code>
           {job?.result?.resumed_from ? ` · resuming ${job.result.resumed_from}` : ''}
+          {job?.params?.swarm ? ' · on Docker Swarm' : ''}
         </span>
         {!final && (
           <Button small minimal onClick={state.cancel}>

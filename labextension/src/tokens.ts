@@ -220,4 +220,5 @@ export namespace CommandIDs {
   export const serve = 'containerize:serve';
   export const teamImages = 'containerize:team-images';
   export const runPipeline = 'containerize:run-pipeline';
+  export const runPipelineSwarm = 'containerize:run-pipeline-swarm';
 }

@@ -47,3 +47,21 @@ async def test_a_pipeline_file_that_is_not_there_fails_in_one_line(
     done = await finish_job(job["id"], 120)
     assert done["status"] == "failed" and "nowhere/pipeline.yaml" in done["error"]["message"]
     assert "\n" not in done["error"]["message"] and done["error"]["hint"]
+
+
+@pytest.mark.hostile
+async def test_swarm_where_the_engine_is_no_manager_fails_in_one_line(
+        api_call: Any, jp_root_dir: Path, finish_job: Any, docker_client: Any) -> None:
+    if docker_client.info()["Swarm"].get("ControlAvailable"):
+        pytest.fail("the engine is a swarm manager already: this test needs one that is not")
+    shutil.copytree(EXAMPLE, jp_root_dir / "pipe")
+    body = {"kind": "pipeline run", "options": {"file": "pipe/pipeline.yaml", "swarm": True}}
+    status, job = await api_call("POST", "jobs", body=body)
+    assert status == 202, job
+    done = await finish_job(job["id"], 120)
+    assert done["status"] == "failed"
+    assert done["error"]["message"] == ("--swarm needs a Docker Swarm manager, and this engine "
+                                        "is not one")
+    assert "docker swarm init" in done["error"]["hint"]
+    status, runs = await api_call("GET", "jobs", params={"kind": "run"})
+    assert status == 200 and runs["jobs"] == []  # nothing started

@@ -325,9 +325,9 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
     pipe = load(file)
     limit = check_concurrency(concurrency if concurrency is not None
                               else pipe.concurrency or DEFAULT_CONCURRENCY)
-    interpreters = step_interpreters(pipe)
     if swarm:
         _check_swarm(pipe)
+    interpreters = step_interpreters(pipe)
     store = (store if isinstance(store, JobStore) else store() if store is not None
              else JobStore())
     reused = _previous(store, resume, pipe) if resume else {}
