@@ -161,7 +161,7 @@ def create_job(image: str, name: str, command: list[str], *, labels: dict[str, s
 
 def job_task(service: Service) -> dict[str, Any] | None:
     """The job's task as the swarm reports it: ``state``, ``exit`` (its exit code, when it
-    ran) and ``error``; None before the swarm made one."""
+    ran), ``error`` and ``container`` (its ID, once made); None before the swarm made one."""
     try:
         tasks = service.tasks()
     except docker.errors.APIError:
@@ -171,7 +171,8 @@ def job_task(service: Service) -> dict[str, Any] | None:
     status = tasks[-1].get("Status") or {}
     code = (status.get("ContainerStatus") or {}).get("ExitCode")
     return {"state": status.get("State", ""), "exit": code, "error": status.get("Err") or "",
-            "message": status.get("Message") or ""}
+            "message": status.get("Message") or "",
+            "container": (status.get("ContainerStatus") or {}).get("ContainerID") or ""}
 
 
 def follow_job_logs(service: Service, on_line: Callable[[str], None]) -> threading.Thread:

@@ -178,15 +178,9 @@ def _execute(state: RunState, work: SwarmWork, timeout: float | None, cpus: floa
     state.in_container = str(PurePosixPath(WORKDIR) / rel)
     box = f"{MOUNT}/{state.record.id}"
     _stage(state, work, box, rel)
-    heard = [time.monotonic()]
-
-    def on_line(line: str) -> None:
-        heard[0] = time.monotonic()
-        state.log(line)
-
     tags = {labels.MANAGED: "true", labels.RUN_ID: state.record.id, **state.extra_labels}
     job = services.create_job(
-        state.record.image, f"containerize-run-{state.record.id}",
+        _task_image(state.record.image, work), f"containerize-run-{state.record.id}",
         [TOOL_PYTHON, "-c", TASK, box, WORKDIR, rel], labels=tags,
         env={"JPY_SESSION_NAME": state.in_container}, mounts=[work.mount()],
         constraints=work.constraints, cpus=cpus, memory=memory, grace=GRACE)
@@ -194,19 +188,16 @@ def _execute(state: RunState, work: SwarmWork, timeout: float | None, cpus: floa
     state.store.update(state.record.id, status="running", container=job.id,
                        progress={"cell": 0, "total": state.total}, result=state.record.to_json())
     state.record.status = "running"
-    state.logs = services.follow_job_logs(job, on_line)
+    logs = _JobLogs(job, state.log)
     outcome: int | str = "cancelled"
     try:
-        outcome = _wait(job, timeout, cancel)
-        while isinstance(outcome, int) and time.monotonic() - heard[0] < QUIET:
-            time.sleep(QUIET / 3)  # the last lines of a finished job are still coming
+        outcome = _wait(job, timeout, cancel, logs.follow)
     finally:
         if not isinstance(outcome, int):
             services.stop_job(job, GRACE)
             _wait_for_exit(work, box)
+        logs.finish()
         services.remove_job(job)
-        state.logs.join(timeout=5)
-        state.logs = None
     if outcome == OOM_EXIT and state.memory:
         outcome = "out of memory"
     state.artifacts.mkdir(parents=True, exist_ok=True)
@@ -217,9 +208,62 @@ def _execute(state: RunState, work: SwarmWork, timeout: float | None, cpus: floa
     execute.conclude(state, executed, outcome, found)
 
 
-def _wait(job: Any, timeout: float | None, cancel: threading.Event | None) -> int | str:
+def _task_image(image: str, work: SwarmWork) -> str:
+    """What the job names as its image: on this node, the image's ID (a task given a name
+    first tries to pull it, which costs seconds where no registry answers); on any node, the
+    registry's digest when the image has one, else its name."""
+    from ..engine import client as engine
+
+    found = engine.get_image(image)
+    if found is None:
+        return image
+    if work.constraints:
+        return str(found.id)
+    digests = found.attrs.get("RepoDigests") or []
+    return str(digests[0]) if digests else image
+
+
+class _JobLogs:
+    """The job's output, line by line, into the run's log: from its task's container when
+    that is on this node (the stream ends with the task), else from the swarm's service logs
+    (which go on after the task: those are read until they have been quiet a moment)."""
+
+    def __init__(self, job: Any, on_line: Callable[[str], None]) -> None:
+        self.job, self.on_line = job, on_line
+        self.thread: threading.Thread | None = None
+        self.from_service = False
+        self.heard = time.monotonic()
+
+    def _line(self, line: str) -> None:
+        self.heard = time.monotonic()
+        self.on_line(line)
+
+    def follow(self, task: dict[str, Any]) -> None:
+        """Start following once the task has a container."""
+        if self.thread is not None or not task.get("container"):
+            return
+        container = containers.get(task["container"])
+        if container is not None:
+            self.thread = containers.follow_logs(container, self._line)
+        else:
+            self.thread = services.follow_job_logs(self.job, self._line)
+            self.from_service = True
+
+    def finish(self) -> None:
+        if self.thread is None:
+            return
+        if self.from_service:
+            while time.monotonic() - self.heard < QUIET:
+                time.sleep(QUIET / 3)
+            self.thread.join(timeout=QUIET)
+        else:
+            self.thread.join(timeout=5)
+
+
+def _wait(job: Any, timeout: float | None, cancel: threading.Event | None,
+          on_task: Callable[[dict[str, Any]], None]) -> int | str:
     """The task's exit code, or ``"timed out"`` / ``"cancelled"`` (the task then still runs);
-    a task the swarm could not start raises."""
+    a task the swarm could not start raises. ``on_task`` sees the task at each look."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         if cancel is not None and cancel.is_set():
@@ -230,6 +274,8 @@ def _wait(job: Any, timeout: float | None, cancel: threading.Event | None) -> in
             task = services.job_task(job)
         except KeyboardInterrupt:
             return "cancelled"
+        if task is not None:
+            on_task(task)
         if task is not None and task["state"] in services.ENDED:
             if task["exit"] is not None and task["state"] in ("complete", "failed") and (
                     task["state"] == "complete" or task["exit"] != 0):
