@@ -107,6 +107,42 @@ def test_a_failed_step_is_fixed_and_the_pipeline_resumed(docker_client: object,
         "pipeline.yaml", "prepare.ipynb", "train.ipynb", "report.ipynb"}
 
 
+def test_a_resume_runs_again_the_steps_whose_definition_changed(docker_client: object,
+                                                                 tmp_path: Path) -> None:
+    """A step changed since the run resumed (a parameter, its notebook) runs again, and so does
+    every step below it; the steps above it are reused."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    spec = project / "pipeline.yaml"
+    env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(tmp_path / "data")}
+    first = cli("-q", "pipeline", "run", str(spec), "--json", env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    runs = {n: r["run"] for n, r in json.loads(first.stdout)["steps"].items()}
+
+    spec.write_text(spec.read_text().replace("parameters: {x: 100}", "parameters: {x: 50}"))
+    second = cli("pipeline", "run", str(spec), "--resume", json.loads(first.stdout)["id"],
+                 "--json", env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "step report changed since" in second.stderr
+    steps = json.loads(second.stdout)["steps"]
+    assert [steps[n]["reused"] for n in ("prepare", "train", "report")] == [True, True, False]
+    assert steps["train"]["run"] == runs["train"] and steps["report"]["run"] != runs["report"]
+    report = Path(steps["report"]["artifacts_dir"]) / "report.txt"
+    assert report.read_text() == _expected_report(20, 1, 50)
+
+    train = project / "train.ipynb"  # the notebook itself edited: a comment in a cell
+    nb = json.loads(train.read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["source"] = "# fitted again\n" + "".join(code["source"])
+    train.write_text(json.dumps(nb, indent=1))
+    third = cli("-q", "pipeline", "run", str(spec), "--resume", json.loads(second.stdout)["id"],
+                "--json", env=env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    steps = json.loads(third.stdout)["steps"]
+    assert [steps[n]["reused"] for n in ("prepare", "train", "report")] == [True, False, False]
+    assert steps["prepare"]["run"] == runs["prepare"]
+
+
 def test_outputs_the_project_already_holds_are_passed_on(docker_client: object,
                                                         tmp_path: Path) -> None:
     """A folder where the notebooks were run by hand holds their files already: a step that

@@ -68,8 +68,10 @@ class PipelineResult:
         return "\n".join(lines)
 
 
-def _previous(store: JobStore, resume: str, pipe: Pipeline) -> dict[str, dict[str, Any]]:
+def _previous(store: JobStore, resume: str, pipe: Pipeline,
+              rep: Reporter) -> dict[str, dict[str, Any]]:
     """The steps of the pipeline record ``resume`` that can be reused: those that succeeded,
+    are defined as they were then (the same notebook, parameters, files and environment),
     whose files are still there, and whose upstream steps are all reused too."""
     from ..errors import NotFoundError
 
@@ -95,6 +97,9 @@ def _previous(store: JobStore, resume: str, pipe: Pipeline) -> dict[str, dict[st
             continue
         if not all(need in kept for need in pipe.upstream[name]):
             continue  # something above it runs again: so does it
+        if row.get("fingerprint") not in (None, pipe.steps[name].fingerprint()):
+            rep.log(f"pipeline: step {name} changed since {resume}: it runs again")
+            continue
         wanted = pipe.steps[name].outputs
         if not all(output_path(row, rel).is_file() for rel in wanted):
             continue  # its files are gone (pruned): it runs again
@@ -193,7 +198,7 @@ class _Steps:
                                "image": self.images[name], "notebook": str(step.notebook),
                                "output": None, "artifacts_dir": None, "artifacts": [],
                                "files": {}, "error": None, "reused": False,
-                               "duration": None}
+                               "duration": None, "fingerprint": step.fingerprint()}
         clock = time.monotonic()
         for attempt in range(1 + step.retries):
             if self.stop.is_set():
@@ -330,9 +335,9 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
     interpreters = step_interpreters(pipe)
     store = (store if isinstance(store, JobStore) else store() if store is not None
              else JobStore())
-    reused = _previous(store, resume, pipe) if resume else {}
-    names = [n for n in pipe.order if n not in reused]
     rep = Reporter(progress)
+    reused = _previous(store, resume, pipe, rep) if resume else {}
+    names = [n for n in pipe.order if n not in reused]
     job = store.create("pipeline", notebook=str(pipe.file), params={
         "name": pipe.name, "concurrency": limit, "resume": resume, "swarm": swarm,
         "steps": {n: s.to_json() for n, s in pipe.steps.items()}})

@@ -41,6 +41,19 @@ class Step:
     memory: str | None = None
     gpus: str | None = None
 
+    def fingerprint(self) -> str:
+        """What decides what the step computes: its notebook's bytes, its parameters, what it
+        reads and writes, its interpreter and lock mode (not its timeout, retries or
+        resources)."""
+        import hashlib
+        import json
+
+        what = {"notebook": hashlib.sha256(self.notebook.read_bytes()).hexdigest(),
+                "parameters": self.parameters, "inputs": [list(i) for i in self.inputs],
+                "outputs": self.outputs, "python": self.python, "lock": self.lock}
+        text = json.dumps(what, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "notebook": str(self.notebook), "python": self.python,
                 "lock": self.lock, "parameters": self.parameters, "needs": self.needs,
