@@ -166,7 +166,11 @@ def test_outputs_the_project_already_holds_are_passed_on(docker_client: object,
 SLEEPER = "import time\nfor _ in range(600):\n    time.sleep(0.1)\n"
 
 
-def test_ctrl_c_stops_every_running_step(docker_client: object, tmp_path: Path) -> None:
+def interrupt_two_steps(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], list[str],
+                                                             str, Path]:
+    """`pipeline run ARGS` of two sleeping steps (and a third that needs both), Ctrl-C once both
+    sleep: the process, the two running steps' run ids, what it printed, the data folder. The
+    process is killed if it outlives the test's patience (the caller removes what it left)."""
     project = tmp_path / "sleepy"
     for name in ("one", "two"):
         notebook(project / f"{name}.ipynb", SLEEPER, kernel="containerize-example")
@@ -175,29 +179,37 @@ def test_ctrl_c_stops_every_running_step(docker_client: object, tmp_path: Path) 
         "  - {name: after, notebook: one.ipynb, needs: [one, two]}\n")
     data = tmp_path / "data"
     exe = Path(sys.executable).with_name("jupyter-containerize")
-    proc = subprocess.Popen([str(exe), "pipeline", "run", str(project / "pipeline.yaml"),
-                             "--concurrency", "2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=terminal_sigint,
+    proc = subprocess.Popen([str(exe), "pipeline", "run", str(project / "pipeline.yaml"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=terminal_sigint,
                             env={**os.environ, "JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
+    running: list[str] = []
+    err = ""
     try:
         deadline = time.monotonic() + 600
-        running: list[str] = []
         while time.monotonic() < deadline and proc.poll() is None:
             running = [i for i, j in _jobs(data).items() if j[:2] == ("run", "running")]
             if len(running) == 2:
                 break
             time.sleep(0.5)
-        assert len(running) == 2, "two steps never ran at once"
-        time.sleep(2)  # both notebooks are in their sleeping cell
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        if len(running) == 2:
+            time.sleep(3)  # both notebooks are in their sleeping cell
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:  # never let its steps outlive a failed test
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
-            for container in docker_client.containers.list(all=True):  # type: ignore[attr-defined]
-                if any(container.name == f"containerize-run-{r}" for r in running):
-                    container.remove(force=True)
+    return proc, running, err, data
+
+
+def test_ctrl_c_stops_every_running_step(docker_client: object, tmp_path: Path) -> None:
+    proc, running, err, data = interrupt_two_steps(tmp_path, "--concurrency", "2")
+    if proc.returncode != 130:  # never let its steps outlive a failed test
+        for container in docker_client.containers.list(all=True):  # type: ignore[attr-defined]
+            if any(container.name == f"containerize-run-{r}" for r in running):
+                container.remove(force=True)
+    assert len(running) == 2, "two steps never ran at once"
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
     jobs = _jobs(data)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,9 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, notebook
-from jc_support import TEST_LABEL, TEST_RUN_ID, terminal_sigint
+from jc_support import TEST_LABEL, TEST_RUN_ID
 from test_pipeline_engine import EXAMPLE as PIPELINE
-from test_pipeline_engine import SLEEPER, _expected_report, _jobs
+from test_pipeline_engine import _expected_report, _jobs, interrupt_two_steps
 from test_serve import TRAIN, ensure_bridge
 
 from jupyter_containerize.core.deploy.local import deployments, stop
@@ -201,40 +199,14 @@ def test_a_swarm_step_past_its_timeout_is_stopped_with_its_files(
 
 def test_ctrl_c_stops_every_running_swarm_step(swarm: None, docker_client: object,
                                                tmp_path: Path) -> None:
-    project = tmp_path / "sleepy"
-    for name in ("one", "two"):
-        notebook(project / f"{name}.ipynb", SLEEPER, kernel="containerize-example")
-    (project / "pipeline.yaml").write_text(
-        "steps:\n  - {name: one, notebook: one.ipynb}\n  - {name: two, notebook: two.ipynb}\n"
-        "  - {name: after, notebook: one.ipynb, needs: [one, two]}\n")
-    data = tmp_path / "data"
-    exe = Path(sys.executable).with_name("jupyter-containerize")
-    proc = subprocess.Popen([str(exe), "pipeline", "run", str(project / "pipeline.yaml"),
-                             "--swarm"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=terminal_sigint,
-                            env={**os.environ, "JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
-    pipeline_ids: list[str] = []
-    try:
-        deadline = time.monotonic() + 600
-        running: list[str] = []
-        while time.monotonic() < deadline and proc.poll() is None:
-            running = [i for i, j in _jobs(data).items() if j[:2] == ("run", "running")]
-            if len(running) == 2:
-                break
-            time.sleep(0.5)
-        assert len(running) == 2, "two steps never ran at once"
-        time.sleep(3)  # both notebooks are in their sleeping cell
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:  # never let its jobs outlive a failed test
-            proc.kill()
-            proc.wait()
-        pipeline_ids = [i for i, j in _jobs(data).items() if j[0] == "pipeline"]
+    proc, running, err, data = interrupt_two_steps(tmp_path, "--swarm")
+    pipeline_ids = [i for i, j in _jobs(data).items() if j[0] == "pipeline"]
+    if proc.returncode != 130:  # never let its jobs outlive a failed test
         for svc in docker_client.services.list(  # type: ignore[attr-defined]
                 filters={"label": f"{TEST_LABEL}={TEST_RUN_ID}"}):
-            if svc.name.startswith("containerize-run-") and proc.returncode != 130:
+            if svc.name.startswith("containerize-run-"):
                 svc.remove()
+    assert len(running) == 2, "two steps never ran at once"
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and "--resume" in err and "--swarm" in err
     jobs = _jobs(data)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -138,13 +138,14 @@ def is_running(container_id: str) -> bool:
     return container.status in ("running", "created", "restarting")
 
 
-def follow_logs(container: Container, on_line: Callable[[str], None]) -> threading.Thread:
-    """Stream the container's output line by line to ``on_line`` in a daemon thread."""
+def pump_lines(chunks: Callable[[], Iterable[bytes]], on_line: Callable[[str], None],
+               name: str) -> threading.Thread:
+    """A daemon thread that reads ``chunks()`` to its end and gives ``on_line`` each line."""
 
     def pump() -> None:
         pending = b""
         try:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            for chunk in chunks():
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
@@ -154,9 +155,16 @@ def follow_logs(container: Container, on_line: Callable[[str], None]) -> threadi
         if pending:
             on_line(pending.decode("utf-8", "replace"))
 
-    thread = threading.Thread(target=pump, name=f"logs-{container.short_id}", daemon=True)
+    thread = threading.Thread(target=pump, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def follow_logs(container: Container, on_line: Callable[[str], None]) -> threading.Thread:
+    """Stream the container's output line by line to ``on_line`` in a daemon thread."""
+    return pump_lines(
+        lambda: container.logs(stream=True, follow=True, stdout=True, stderr=True), on_line,
+        f"logs-{container.short_id}")
 
 
 def remove_labelled(label_filters: dict[str, str]) -> int:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
-import requests.exceptions
 from docker.models.services import Service
 from docker.types import (
     EndpointSpec,
@@ -176,25 +175,11 @@ def job_task(service: Service) -> dict[str, Any] | None:
 
 
 def follow_job_logs(service: Service, on_line: Callable[[str], None]) -> threading.Thread:
-    """Stream the job's output line by line to ``on_line`` (a daemon thread; the stream ends
-    when the service is removed)."""
-
-    def pump() -> None:
-        pending = b""
-        try:
-            for chunk in service.logs(follow=True, stdout=True, stderr=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    on_line(line.decode("utf-8", "replace").rstrip("\r"))
-        except (docker.errors.APIError, requests.exceptions.RequestException):
-            pass
-        if pending:
-            on_line(pending.decode("utf-8", "replace"))
-
-    thread = threading.Thread(target=pump, name=f"logs-{service.name}", daemon=True)
-    thread.start()
-    return thread
+    """Stream the job's output line by line to ``on_line`` (a daemon thread; the swarm's
+    stream may go on after the task ended)."""
+    return containers.pump_lines(
+        lambda: service.logs(follow=True, stdout=True, stderr=True), on_line,
+        f"logs-{service.name}")
 
 
 def _task_containers(service: Service) -> list[containers.Container]:
