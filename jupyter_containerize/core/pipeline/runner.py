@@ -69,7 +69,7 @@ class PipelineResult:
 
 
 def _previous(store: JobStore, resume: str, pipe: Pipeline,
-              rep: Reporter) -> dict[str, dict[str, Any]]:
+              rep: Reporter | None = None) -> dict[str, dict[str, Any]]:
     """The steps of the pipeline record ``resume`` that can be reused: those that succeeded,
     are defined as they were then (the same notebook, parameters, files and environment),
     whose files are still there, and whose upstream steps are all reused too."""
@@ -98,7 +98,8 @@ def _previous(store: JobStore, resume: str, pipe: Pipeline,
         if not all(need in kept for need in pipe.upstream[name]):
             continue  # something above it runs again: so does it
         if row.get("fingerprint") not in (None, pipe.steps[name].fingerprint()):
-            rep.log(f"pipeline: step {name} changed since {resume}: it runs again")
+            if rep is not None:
+                rep.log(f"pipeline: step {name} changed since {resume}: it runs again")
             continue
         wanted = pipe.steps[name].outputs
         if not all(output_path(row, rel).is_file() for rel in wanted):
