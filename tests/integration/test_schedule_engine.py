@@ -84,7 +84,14 @@ def test_ticks_run_in_the_pinned_image_and_call_the_webhook(
     sched = json.loads(added.stdout)
     assert sched["image"] == project["image"] and sched["image_id"] == project["image_id"]
     assert sched["status"] == "active" and sched["overlap"] == "skip"
-    ran = cli("schedule", "run", "--stop-after", "10", env=env, timeout=300)
+    # an edit after the schedule was made is not what it runs: it runs what was pinned
+    nb = project["notebook"]
+    pinned = nb.read_text()
+    nb.write_text(pinned.replace("y = x * 2", "y = x * 3"))
+    try:
+        ran = cli("schedule", "run", "--stop-after", "10", env=env, timeout=300)
+    finally:
+        nb.write_text(pinned)
     assert ran.returncode == 0, ran.stderr[-3000:]
     runs = _runs(tmp_path / "data", sched["id"])
     assert runs, ran.stderr[-3000:]

@@ -127,6 +127,24 @@ def _pin(definition: schedules.Definition, image: str | None, python: str | None
     if found is not None:
         definition.image_id = str(found.id)
         definition.image_notebook = (found.labels or {}).get(labels.NOTEBOOK, "")
+    definition.notebook_copy = str(_keep_copy(Path(definition.target)))
+
+
+def _keep_copy(notebook: Path) -> Path:
+    """The notebook's bytes as they are now, kept under the data folder by their digest (the
+    user's folder is never written into)."""
+    import hashlib
+
+    from ..paths import data_dir
+
+    data = notebook.read_bytes()
+    copy = data_dir() / "schedules" / hashlib.sha256(data).hexdigest()[:16] / notebook.name
+    if not copy.is_file():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        partial = copy.with_suffix(".partial")
+        partial.write_bytes(data)
+        partial.replace(copy)
+    return copy
 
 
 def pause(store: JobStore, schedule_id: str) -> schedules.Schedule:

@@ -334,7 +334,7 @@ class Scheduler:
         from ..run import execute
 
         d = sched.definition
-        return execute.run(d.target, parameters=dict(d.parameters) or None,
+        return execute.run(d.run_notebook, parameters=dict(d.parameters) or None,
                            image=d.run_image, python=d.python,
                            timeout=d.timeout or self.config.run_timeout, cancel=self.cancel,
                            store=store, config=self.config)

@@ -13,6 +13,7 @@ No secret is stored: a webhook's token is named by the environment variable that
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import NotFoundError
@@ -41,6 +42,7 @@ class Definition:
     image_id: str = ""  # and its ID: what each tick runs
     image_notebook: str = ""  # where the image holds the notebook (its label), for exports
     newest: bool = False  # build (or reuse) the newest image at each tick instead
+    notebook_copy: str = ""  # the notebook as it was when the image was pinned: what ticks run
     python: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
@@ -65,6 +67,14 @@ class Definition:
         if self.newest:
             return None
         return self.image_id or self.image or None
+
+    @property
+    def run_notebook(self) -> str:
+        """What a tick runs: the notebook as it was when the image was pinned (its copy), or,
+        with newest (or a copy gone), the notebook as it is."""
+        if self.notebook_copy and not self.newest and Path(self.notebook_copy).is_file():
+            return self.notebook_copy
+        return self.target
 
 
 @dataclass
