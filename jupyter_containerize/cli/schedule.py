@@ -33,8 +33,12 @@ def _add(args: argparse.Namespace, show: Show, config: ContainerizeConfig) -> in
     d = sched.definition
     image = "the newest at each tick" if d.newest else f"{d.image} ({d.image_id[:19]})"
     print(f"schedule {sched.id}: {d.cron!r} {d.timezone}, next {sched.state.get('next')}")
-    print(f"  notebook: {d.target}")
-    print(f"  image:    {image}")
+    print(f"  {d.kind + ':':<9} {d.target}")
+    if d.steps:
+        for step, pinned in d.steps.items():
+            print(f"  {step}: {pinned['image']} ({pinned['image_id'][:19]})")
+    else:
+        print(f"  image:    {image}")
     if sched.exported:
         print(f"  cronjob:  {sched.exported}")
     return 0

@@ -239,8 +239,11 @@ JOB_VERBS = ("build", "run", "serve", "push", "pull", "pipeline run")
 # schedules: notebooks run on cron ticks in the image frozen for them
 SCHEDULE_ID = Option("schedule", positional=True, metavar="ID", help="the schedule's id")
 _add(
-    Verb("schedule add", "run the notebook on cron ticks in the image frozen now", (
-        NOTEBOOK,
+    Verb("schedule add", "run the notebook (or a pipeline) on cron ticks in the images frozen "
+                         "now", (
+        Option("notebook", positional=True,
+               help="the notebook (.ipynb), or a pipeline file (.yaml) whose steps are built "
+                    "and pinned"),
         Option("cron", rest=True, required=True, metavar="EXPR",
                help="when: 'minute hour day month weekday', six fields with seconds first, "
                     "or @hourly/@daily/@weekly/@monthly"),

@@ -97,10 +97,17 @@ class ContainerizeExtension(ExtensionApp):
             )
         return candidate
 
-    def notebook_path(self, path: str) -> Path:
+    def notebook_path(self, path: str, pipelines: bool = False) -> Path:
+        """The notebook at ``path`` (with ``pipelines``, a pipeline file is taken too)."""
         notebook = self.resolve(path)
+        if pipelines and notebook.suffix.lower() in (".yaml", ".yml"):
+            if not notebook.is_file():
+                raise NotFoundError(f"no pipeline file {path!r}", "save the file first")
+            return notebook
         if notebook.suffix != ".ipynb":
-            raise NotebookError(f"{path!r} is not a notebook", "give the path of an .ipynb file")
+            what = "a notebook or a pipeline file" if pipelines else "a notebook"
+            raise NotebookError(f"{path!r} is not {what}", "give the path of an .ipynb file"
+                                + (" or of a pipeline's .yaml file" if pipelines else ""))
         if not notebook.is_file():
             raise NotFoundError(f"no notebook {path!r}", "save the notebook first")
         return notebook

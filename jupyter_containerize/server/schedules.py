@@ -81,7 +81,8 @@ class SchedulesHandler(_ScheduleJSON):
             raise VerbDisabledError("schedule add is switched off on this server",
                                     f"an administrator set ContainerizeConfig.{switch} = False")
         path, options = check_body(self.json_body())
-        notebook = self.extensionapp.notebook_path(path)  # type: ignore[attr-defined]
+        notebook = self.extensionapp.notebook_path(  # type: ignore[attr-defined]
+            path, pipelines=True)
         sched = await off_loop(lambda: api.schedule_add(notebook, store=self.store, config=cfg,
                                                         **options))
         self.wake_scheduler()

@@ -56,15 +56,23 @@ def _expected_report(rows: int, seed: int, x: int) -> str:
             f"prediction at {x}: {slope * x + intercept:.6f}\n")
 
 
-def test_a_failed_step_is_fixed_and_the_pipeline_resumed(docker_client: object,
-                                                          tmp_path: Path) -> None:
+def failing_example(tmp_path: Path) -> tuple[Path, str, Path, dict[str, str]]:
+    """A copy of the example whose train step fails (it asks for more rows than prepare
+    writes): its pipeline file, that file's good text, the data folder and the environment
+    that points the CLI at it."""
     project = tmp_path / "project"
     shutil.copytree(EXAMPLE, project)
     spec = project / "pipeline.yaml"
     good = spec.read_text()
     spec.write_text(good.replace("min_rows: 10", "min_rows: 1000"))
     data = tmp_path / "data"
-    env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)}
+    return spec, good, data, {"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)}
+
+
+def test_a_failed_step_is_fixed_and_the_pipeline_resumed(docker_client: object,
+                                                          tmp_path: Path) -> None:
+    spec, good, data, env = failing_example(tmp_path)
+    project = spec.parent
 
     first = cli("-q", "pipeline", "run", str(spec), "--json", env=env)
     assert first.returncode == 1, first.stderr[-3000:]

@@ -7,6 +7,7 @@ to the scheduler stands for the hours that pass; every run is real)."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -235,3 +236,69 @@ def test_bad_input_is_one_line_and_adds_nothing(project: dict[str, Any], tmp_pat
     assert_one_line_error(proc, wanted)
     assert json.loads(cli("schedule", "list", "--json", env=env).stdout) == []
     assert not (tmp_path / "k8s").exists()
+
+
+def _jobs_of(data: Path, schedule_id: str, kind: str) -> list[dict[str, Any]]:
+    db = sqlite3.connect(data / "jobs.sqlite")
+    rows = db.execute("SELECT id, status, params, result FROM jobs WHERE kind = ? "
+                      "ORDER BY created_ts", (kind,)).fetchall()
+    db.close()
+    return [{"id": i, "status": s, "params": json.loads(p or "{}"),
+             "result": json.loads(r or "{}")} for i, s, p, r in rows
+            if json.loads(p or "{}").get("schedule") == schedule_id]
+
+
+def test_a_pipeline_schedule_runs_its_pinned_steps(tmp_path: Path) -> None:
+    """`schedule add pipeline.yaml`: the steps' images are built and pinned now, with the file
+    and its notebooks as they are; a tick runs that pipeline, whatever was edited since."""
+    from test_pipeline_engine import EXAMPLE as PIPELINE
+    from test_pipeline_engine import _expected_report
+
+    project = tmp_path / "project"
+    shutil.copytree(PIPELINE, project)
+    spec = project / "pipeline.yaml"
+    data = tmp_path / "data"
+    env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)}
+    added = cli("schedule", "add", str(spec), "--cron", "*/3 * * * * *", "--json", env=env,
+                timeout=600)
+    assert added.returncode == 0, added.stderr[-2000:]
+    sched = json.loads(added.stdout)
+    assert sched["kind"] == "pipeline" and set(sched["steps"]) == {"prepare", "train", "report"}
+    # edited after it was made: not what the schedule runs
+    spec.write_text(spec.read_text().replace("parameters: {x: 100}", "parameters: {x: 50}"))
+    ran = cli("schedule", "run", "--stop-after", "4", env=env, timeout=600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    pipelines = _jobs_of(data, sched["id"], "pipeline")
+    assert pipelines and {p["status"] for p in pipelines} == {"succeeded"}, ran.stderr[-3000:]
+    steps = pipelines[0]["result"]["steps"]
+    assert {n: s["image"] for n, s in steps.items()} == {
+        n: p["image_id"] for n, p in sched["steps"].items()}  # the pinned images, by ID
+    report = Path(steps["report"]["artifacts_dir"]) / "report.txt"
+    assert report.read_text() == _expected_report(20, 1, 100)
+    ticks = json.loads(cli("schedule", "list", "--json", env=env).stdout)[0]["state"]["ticks"]
+    assert pipelines[0]["id"] in [t.get("run") for t in ticks]
+    # each step's run is a run of the schedule too
+    assert len(_jobs_of(data, sched["id"], "run")) == 3 * len(pipelines)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("extra, needles", [
+    (["-p", "x", "1"], ("-p sets a notebook's parameters; a pipeline's are in its file",
+                        "set them under the steps' parameters in pipeline.yaml")),
+    (["--image", "any:tag"], ("--image pins one image, and each step of a pipeline has its "
+                              "own", "leave out --image")),
+])
+def test_a_pipeline_schedule_refuses_what_only_a_notebook_takes(
+        extra: list[str], needles: tuple[str, str], tmp_path: Path) -> None:
+    from test_pipeline_engine import EXAMPLE as PIPELINE
+
+    project = tmp_path / "project"
+    shutil.copytree(PIPELINE, project)
+    data = tmp_path / "data"
+    proc = cli("schedule", "add", str(project / "pipeline.yaml"), "--cron", "@daily", *extra,
+               env={"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)})
+    assert_one_line_error(proc, *needles)
+    if (data / "jobs.sqlite").exists():  # no schedule, no run: nothing was added
+        db = sqlite3.connect(data / "jobs.sqlite")
+        assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
+        db.close()

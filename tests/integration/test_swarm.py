@@ -20,8 +20,7 @@ import pytest
 import requests
 from helpers import EXAMPLE, EXAMPLE_PYTHON, assert_one_line_error, cli, notebook
 from jc_support import TEST_LABEL, TEST_RUN_ID
-from test_pipeline_engine import EXAMPLE as PIPELINE
-from test_pipeline_engine import _expected_report, _jobs, interrupt_two_steps
+from test_pipeline_engine import _expected_report, _jobs, failing_example, interrupt_two_steps
 from test_serve import TRAIN, ensure_bridge
 
 from jupyter_containerize.core.deploy.local import deployments, stop
@@ -130,13 +129,7 @@ def _left(client: object, pipeline_ids: list[str]) -> list[str]:
 
 def test_a_pipeline_runs_as_swarm_jobs_and_resumes(swarm: None, docker_client: object,
                                                    tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(PIPELINE, project)
-    spec = project / "pipeline.yaml"
-    good = spec.read_text()
-    spec.write_text(good.replace("min_rows: 10", "min_rows: 1000"))
-    data = tmp_path / "data"
-    env = {"JUPYTER_CONTAINERIZE_DATA_DIR": str(data)}
+    spec, good, data, env = failing_example(tmp_path)
     with _Jobs(docker_client) as jobs:
         first = cli("-q", "pipeline", "run", str(spec), "--swarm", "--json", env=env)
         failed = json.loads(first.stdout)

@@ -92,6 +92,26 @@ async def test_add_list_pause_resume_remove(api_call: Any, ticker: str) -> None:
     assert code == 404 and f"no schedule '{made['id']}'" in missing["message"]
 
 
+async def test_a_pipeline_file_is_scheduled_and_checked(api_call: Any, jp_root_dir: Path) -> None:
+    shutil.copytree(ROOT / "examples" / "pipeline", jp_root_dir / "pipe")
+    code, made = await api_call("POST", "schedules", body={
+        "notebook": "pipe/pipeline.yaml", "cron": YEARLY, "newest": True})
+    assert code == 201, made
+    assert made["kind"] == "pipeline" and made["path"] == "pipe/pipeline.yaml"
+    code, bad = await api_call("POST", "schedules", body={
+        "notebook": "pipe/pipeline.yaml", "cron": YEARLY, "newest": True,
+        "parameters": {"x": 1}})
+    assert code == 400 and bad["message"] == ("-p sets a notebook's parameters; a pipeline's "
+                                              "are in its file"), bad
+    spec = jp_root_dir / "pipe" / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace("needs: [train]", "needs: [trian]"))
+    code, bad = await api_call("POST", "schedules", body={
+        "notebook": "pipe/pipeline.yaml", "cron": YEARLY, "newest": True})
+    assert code == 400 and "'trian'" in bad["message"], bad
+    listed = (await api_call("GET", "schedules"))[1]["schedules"]
+    assert [s["id"] for s in listed] == [made["id"]]  # the refused ones added nothing
+
+
 # ------------------------------------------------------------------ a real server, restarted
 
 

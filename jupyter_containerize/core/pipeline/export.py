@@ -129,7 +129,7 @@ def tasks(file: str | Path, to: str, registry: str | None,
           ) -> tuple[Pipeline, list[Task], dict[str, str]]:
     """The checked pipeline, its steps as tasks with pushed images (in dependency order), and
     each step's local image."""
-    from .runner import build_images
+    from .images import build as build_images
 
     target = check_registry(registry, to)
     check_extra(to)

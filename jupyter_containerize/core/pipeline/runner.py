@@ -27,6 +27,7 @@ from ..config import ContainerizeConfig, resolve
 from ..errors import ContainerizeError
 from ..jobs.store import JobStore
 from ..progress import Event, Reporter
+from . import images as pipeline_images
 from .errors import PipelineError
 from .spec import DEFAULT_CONCURRENCY, Pipeline, Step, check_concurrency, load
 from .spec import interpreters as step_interpreters
@@ -113,38 +114,6 @@ def output_path(row: dict[str, Any], rel: str) -> Path:
     file the step left as the image had it, the project's own copy (``files``)."""
     kept = (row.get("files") or {}).get(rel)
     return Path(kept) if kept else Path(str(row.get("artifacts_dir") or "")) / rel
-
-
-def _environment(step: Step, interpreter: str, lock: str) -> tuple[str, ...]:
-    """What decides a step's environment image, short of freezing it."""
-    key: tuple[str, ...] = (interpreter, str(step.notebook.parent), lock)
-    if lock == "imported":
-        from ..env.notebook import imports_from_notebook, load_notebook
-
-        key += tuple(sorted(imports_from_notebook(load_notebook(step.notebook))))
-    return key
-
-
-def build_images(pipe: Pipeline, names: list[str], interpreters: dict[str, str],
-           cfg: ContainerizeConfig, progress: Callable[[Any], None] | None,
-           rep: Reporter) -> tuple[dict[str, str], int]:
-    """Each step's image: each distinct environment built once."""
-    from ..image import build
-
-    images: dict[str, str] = {}
-    built: dict[tuple[str, ...], str] = {}
-    for name in names:
-        step = pipe.steps[name]
-        lock = step.lock or cfg.lock_mode or "full"
-        key = _environment(step, interpreters[name], lock)
-        if key not in built:
-            rep.emit(Event("phase", f"pipeline: building the environment of step {name}",
-                           phase="pipeline"))
-            built[key] = build.build(step.notebook, python=interpreters[name], lock=lock,
-                                     base=cfg.base_image or None, progress=progress,
-                                     config=cfg).reference
-        images[name] = built[key]
-    return images, len(built)
 
 
 def _error_text(record: Any) -> str | None:
@@ -321,19 +290,24 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
         swarm: bool = False, progress: Callable[[Any], None] | None = None,
         cancel: threading.Event | None = None,
         store: JobStore | Callable[[], JobStore] | None = None,
-        config: ContainerizeConfig | None = None) -> PipelineResult:
+        config: ContainerizeConfig | None = None,
+        pinned: dict[str, dict[str, str]] | None = None,
+        source: str | Path | None = None) -> PipelineResult:
     """Run the pipeline in ``file`` (or, with ``resume``, what did not succeed in that
     pipeline run); returns its result. With ``swarm``, each step runs as a replicated job on
     the Docker Swarm this engine manages. Every mistake raises before anything starts:
-    ``store`` may be a function that opens the store, called only once the file is checked."""
+    ``store`` may be a function that opens the store, called only once the file is checked.
+    ``pinned`` (from :func:`pin`): run every step in the image pinned for it, and its kept
+    notebook, building nothing; ``source``: the kept copy of the file to read."""
     cfg = resolve(config)
     clock = time.monotonic()
-    pipe = load(file)
+    pipe = load(file, source)
+    fixed = pipeline_images.apply(pipe, pinned) if pinned is not None else None
     limit = check_concurrency(concurrency if concurrency is not None
                               else pipe.concurrency or DEFAULT_CONCURRENCY)
     if swarm:
         _check_swarm(pipe)
-    interpreters = step_interpreters(pipe)
+    interpreters = step_interpreters(pipe) if fixed is None else {}
     store = (store if isinstance(store, JobStore) else store() if store is not None
              else JobStore())
     rep = Reporter(progress)
@@ -341,6 +315,7 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
     names = [n for n in pipe.order if n not in reused]
     job = store.create("pipeline", notebook=str(pipe.file), params={
         "name": pipe.name, "concurrency": limit, "resume": resume, "swarm": swarm,
+        "pinned": fixed is not None,
         "steps": {n: s.to_json() for n, s in pipe.steps.items()}})
     store.update(job.id, status="running")
     result = PipelineResult(job.id, str(pipe.file), pipe.name, "running", resumed_from=resume)
@@ -358,7 +333,10 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
     stop = cancel or threading.Event()
     work = None
     try:
-        images, envs = build_images(pipe, names, interpreters, cfg, progress, rep)
+        if fixed is not None:
+            images, envs = fixed, len(set(fixed.values()))
+        else:
+            images, envs = pipeline_images.build(pipe, names, interpreters, cfg, progress, rep)
         rep.log(f"pipeline: {envs} environment image(s) for {len(names)} step(s)")
         if swarm and names:
             from ..run.onswarm import SwarmWork

@@ -262,10 +262,12 @@ def _check_graph(file: Path, steps: dict[str, Step]) -> tuple[list[str], dict[st
     return graph.order(needs), above
 
 
-def load(file: str | Path) -> Pipeline:
-    """The pipeline in ``file``, checked; raises :class:`PipelineError` at the first mistake."""
+def load(file: str | Path, source: str | Path | None = None) -> Pipeline:
+    """The pipeline in ``file``, checked; raises :class:`PipelineError` at the first mistake.
+    ``source``: read the text from there instead (a copy kept of ``file``), its relative
+    paths still taken from ``file``'s folder."""
     path = Path(file).resolve() if Path(file).exists() else Path(file)
-    data = read(path)
+    data = read(source or path)
     check_schema(path, data)
     seen: set[str] = set()
     for raw in data["steps"]:

@@ -50,7 +50,12 @@ def check(notebook: str | Path, cron: str, tz: str | None, *, image: str | None,
         raise ScheduleError("--image pins one image and --newest builds at each tick",
                             hint="give one of them")
     path = Path(notebook).resolve()
-    declared = parameters_cell(load_notebook(path))
+    kind = "pipeline" if path.suffix.lower() in schedules.PIPELINE_SUFFIXES else "notebook"
+    if kind == "pipeline":
+        _check_pipeline(path, image, parameters, export)
+        declared: dict[str, Any] = {}
+    else:
+        declared = parameters_cell(load_notebook(path))
     checked = runoptions.check(timeout, None, None, parameters)
     unknown = sorted(set(parameters or {}) - set(declared))
     if unknown:
@@ -69,10 +74,30 @@ def check(notebook: str | Path, cron: str, tz: str | None, *, image: str | None,
     if webhook_url:
         webhook.check_url(webhook_url)
     return schedules.Definition(
-        target=str(path), cron=parsed.expression, timezone=parsed.timezone, newest=newest,
+        target=str(path), kind=kind, cron=parsed.expression, timezone=parsed.timezone,
+        newest=newest,
         parameters=dict(parameters or {}), timeout=checked.timeout, overlap=overlap,
         missed=missed, webhook=webhook_url or "", notify=notify,
         webhook_token_env=webhook_token_env or "")
+
+
+def _check_pipeline(path: Path, image: str | None, parameters: dict[str, Any] | None,
+                    export: str | None) -> None:
+    """A pipeline file to schedule: checked as `pipeline run` checks it; the options that only
+    a notebook takes are refused."""
+    from ..pipeline.spec import load
+
+    if image:
+        raise ScheduleError("--image pins one image, and each step of a pipeline has its own",
+                            hint="leave out --image: the steps' images are built and pinned "
+                                 "now")
+    if parameters:
+        raise ScheduleError("-p sets a notebook's parameters; a pipeline's are in its file",
+                            hint=f"set them under the steps' parameters in {path.name}")
+    if export is not None:
+        raise ScheduleError("--export writes a notebook's CronJob, and this is a pipeline",
+                            hint="export the pipeline with `pipeline export --to argo|kfp`")
+    load(path)
 
 
 def add(notebook: str | Path, cron: str, tz: str | None = None, *, image: str | None = None,
@@ -89,7 +114,14 @@ def add(notebook: str | Path, cron: str, tz: str | None = None, *, image: str | 
                        webhook_url=webhook_url, notify=notify,
                        webhook_token_env=webhook_token_env, export=export)
     definition.python = python
-    if not newest:
+    if definition.kind == "pipeline":
+        if python:
+            raise ScheduleError("--python chooses a notebook's environment; a pipeline's steps "
+                                "name theirs", hint="set python: in the pipeline file, or leave "
+                                                    "it to each notebook's kernel")
+        if not newest:
+            _pin_pipeline(definition, progress, cfg)
+    elif not newest:
         _pin(definition, image, python, progress, cfg)
     definition.created = iso(datetime.now(timezone.utc))
     store = store or JobStore()
@@ -127,6 +159,20 @@ def _pin(definition: schedules.Definition, image: str | None, python: str | None
     if found is not None:
         definition.image_id = str(found.id)
         definition.image_notebook = (found.labels or {}).get(labels.NOTEBOOK, "")
+    definition.notebook_copy = str(_keep_copy(Path(definition.target)))
+
+
+def _pin_pipeline(definition: schedules.Definition, progress: Callable[[Any], None] | None,
+                  cfg: ContainerizeConfig) -> None:
+    """Every step's image built (or reused) now, and the file and the steps' notebooks as
+    they are now: what each tick runs."""
+    from ..pipeline import images
+    from ..pipeline.spec import load
+
+    pinned = images.pin(definition.target, progress=progress, config=cfg)
+    for name, step in load(definition.target).steps.items():
+        pinned[name]["notebook"] = str(_keep_copy(step.notebook))
+    definition.steps = pinned
     definition.notebook_copy = str(_keep_copy(Path(definition.target)))
 
 

@@ -17,7 +17,9 @@ handled (kept in the schedule, so this survives restarts):
   :data:`MAX_QUEUED` wait).
 
 A tick's run is :func:`..run.execute.run` with the pinned image (or none, to build or reuse
-the newest), recorded as a ``run`` job linked to the schedule; then the webhook is called.
+the newest), recorded as a ``run`` job linked to the schedule; a pipeline's tick is
+:func:`..pipeline.runner.run` of its pinned steps, a ``pipeline`` job linked the same way. Then
+the webhook is called.
 """
 
 from __future__ import annotations
@@ -75,11 +77,11 @@ class TaggedStore(JobStore):
 
     def create(self, kind: str, notebook: str | None = None,
                params: dict[str, Any] | None = None) -> Job:
-        if kind == "run":
+        if kind in ("run", "pipeline"):
             params = {**(params or {}), **self.link}
         job = super().create(kind, notebook, params)
-        if kind == "run":
-            self.created = job.id
+        if kind in ("run", "pipeline") and self.created is None:
+            self.created = job.id  # the tick's run: its one run, or its pipeline
         return job
 
 
@@ -334,10 +336,29 @@ class Scheduler:
         from ..run import execute
 
         d = sched.definition
+        if d.kind == "pipeline":
+            return self._run_pipeline(sched, store)
         return execute.run(d.run_notebook, parameters=dict(d.parameters) or None,
                            image=d.run_image, python=d.python,
                            timeout=d.timeout or self.config.run_timeout, cancel=self.cancel,
                            store=store, config=self.config)
+
+    def _run_pipeline(self, sched: schedules.Schedule, store: JobStore) -> RunRecord:
+        """A real run of the schedule's pipeline: its pinned steps (or, newest, as the file
+        is now); the tick's record is the pipeline's."""
+        from ..pipeline import runner
+
+        d = sched.definition
+        pinned = None if d.newest else d.steps
+        result = runner.run(d.target, pinned=pinned,
+                            source=d.run_notebook if pinned is not None else None,
+                            cancel=self.cancel, store=lambda: store, config=self.config)
+        failed = result.failed()
+        row = result.steps[failed[0]] if failed else {}
+        error = ({"message": f"step {failed[0]} {row['status']}: {row.get('error') or ''}"
+                  .rstrip(": ")} if failed else None)
+        return RunRecord(id=result.id, notebook=d.target, image="", status=result.status,
+                         duration=result.duration, error=error)
 
     def _notify(self, sched: schedules.Schedule, due: datetime, outcome: dict[str, Any]) -> None:
         d = sched.definition

@@ -22,7 +22,8 @@ from ..models import Job
 
 KIND = "schedule"
 STATUSES = ("active", "paused", "removed")
-TARGET_KINDS = ("notebook",)  # a pipeline file is the next kind a schedule runs
+TARGET_KINDS = ("notebook", "pipeline")  # what a schedule runs: a notebook or a pipeline file
+PIPELINE_SUFFIXES = (".yaml", ".yml")
 OVERLAP = ("skip", "queue")
 MISSED = ("latest", "skip")
 NOTIFY = ("failure", "success", "always")
@@ -43,6 +44,8 @@ class Definition:
     image_notebook: str = ""  # where the image holds the notebook (its label), for exports
     newest: bool = False  # build (or reuse) the newest image at each tick instead
     notebook_copy: str = ""  # the notebook as it was when the image was pinned: what ticks run
+    # a pipeline's steps as pinned: step -> image, image_id and notebook (its kept copy)
+    steps: dict[str, dict[str, str]] = field(default_factory=dict)
     python: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
@@ -100,7 +103,8 @@ class Schedule:
 
     def row(self) -> str:
         d = self.definition
-        image = "newest" if d.newest else (d.image or d.image_id)[:60]
+        image = ("newest" if d.newest else f"{len(d.steps)} steps pinned" if d.steps
+                 else (d.image or d.image_id)[:60])
         last = (self.state.get("ticks") or [{}])[-1]
         tail = f"last {last.get('status')} {last.get('run') or ''}".rstrip() if last else ""
         return (f"{self.id}  {self.status:<7} {d.cron!r} {d.timezone}  {d.target}  {image}  "
