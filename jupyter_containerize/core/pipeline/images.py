@@ -57,7 +57,7 @@ def pin(file: str | Path, progress: Callable[[Any], None] | None = None,
     cfg = resolve(config)
     pipe = load(file)
     images, _ = build(pipe, list(pipe.order), step_interpreters(pipe), cfg, progress,
-                             Reporter(progress))
+                      Reporter(progress))
     pinned = {}
     for name, ref in images.items():
         found = engine.get_image(ref)
