@@ -35,7 +35,11 @@ test.describe('Pipeline view', () => {
       });
     });
     await file.click({ button: 'right' });
-    await page.locator('.lm-Menu-item', { hasText: 'Containerize: Run pipeline' }).click();
+    // beside it, the same pipeline as Docker Swarm jobs
+    await expect(
+      page.locator('.lm-Menu-item[data-command="containerize:run-pipeline-swarm"]')
+    ).toContainText('Containerize: Run pipeline on Docker Swarm');
+    await page.locator('.lm-Menu-item[data-command="containerize:run-pipeline"]').click();
 
     const view = page.locator('.jp-Containerize-pipeline');
     await expect(view).toBeVisible();
@@ -98,7 +102,9 @@ test.describe('Pipeline view', () => {
 
     await page.keyboard.press('Control+Shift+C');
     await page.locator('.lm-CommandPalette-input').fill('Run pipeline');
-    await page.locator('.lm-CommandPalette-item', { hasText: 'Containerize: Run pipeline' }).click();
+    await page
+      .locator('.lm-CommandPalette-item[data-command="containerize:run-pipeline"]')
+      .click();
 
     const view = page.locator('.jp-Containerize-pipeline');
     const status = view.locator('[data-field="pipeline-status"]');
@@ -147,7 +153,7 @@ test.describe('Pipeline view', () => {
     await page
       .locator('.jp-DirListing-item[data-file-type="yaml"]', { hasText: 'pipeline.yaml' })
       .click({ button: 'right' });
-    await page.locator('.lm-Menu-item', { hasText: 'Containerize: Run pipeline' }).click();
+    await page.locator('.lm-Menu-item[data-command="containerize:run-pipeline"]').click();
 
     const view = page.locator('.jp-Containerize-pipeline');
     await expect(view.locator('[data-field="pipeline-status"]')).toHaveText('failed', {
