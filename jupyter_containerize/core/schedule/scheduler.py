@@ -16,9 +16,8 @@ handled (kept in the schedule, so this survives restarts):
   policy, ``skip``-ped (recorded, not run) or ``queue``-d (run when the previous ends; at most
   :data:`MAX_QUEUED` wait).
 
-A tick's run is :func:`..run.execute.run` with the pinned image (or none, to build or reuse
-the newest), recorded as a ``run`` job linked to the schedule; a pipeline's tick is
-:func:`..pipeline.runner.run` of its pinned steps, a ``pipeline`` job linked the same way. Then
+A tick's run is :func:`..run.execute.run` in the pinned image (or none: build or reuse the
+newest), a ``run`` job linked to the schedule (a pipeline's: a linked ``pipeline`` job); then
 the webhook is called.
 """
 
@@ -344,8 +343,7 @@ class Scheduler:
                            store=store, config=self.config)
 
     def _run_pipeline(self, sched: schedules.Schedule, store: JobStore) -> RunRecord:
-        """A real run of the schedule's pipeline: its pinned steps (or, newest, as the file
-        is now); the tick's record is the pipeline's."""
+        """The schedule's pipeline run: its pinned steps (or, newest, the file as it is)."""
         from ..pipeline import runner
 
         d = sched.definition
