@@ -23,10 +23,6 @@ from .result import ServeResult
 from .serveimage import _HEALTH, DEPLOYMENT, MODEL_NAME, PORT, ROLE_SERVING
 
 
-def is_manager() -> bool:
-    return bool(services.swarm_info().get("ControlAvailable"))
-
-
 def _active() -> bool:
     return services.swarm_info().get("LocalNodeState") == "active"
 
@@ -55,7 +51,7 @@ def deploy_service(spec: DeploySpec, replicas: int) -> ServeResult:
     """Create the service, or roll it to the new image one replica at a time."""
     if replicas < 1:
         raise ContainerizeError(f"--replicas {replicas} is not a count", hint="use 1 or more")
-    if not is_manager():
+    if not services.is_manager():
         raise ContainerizeError(
             "--replicas needs a Docker Swarm manager, and this engine is not one",
             hint="run `docker swarm init` (or point DOCKER_HOST at a manager), or omit "
@@ -199,7 +195,7 @@ def remove_service(name: str) -> bool:
 
 
 def list_services() -> list[ServeResult]:
-    if not _active() or not is_manager():
+    if not _active() or not services.is_manager():
         return []
     out = []
     for svc in services.listed([f"{labels_mod.MANAGED}=true",

@@ -77,6 +77,11 @@ def swarm_info() -> dict[str, Any]:
     return dict(engine.client().info().get("Swarm") or {})
 
 
+def is_manager() -> bool:
+    """Whether this engine is a swarm manager (services and jobs can be created here)."""
+    return bool(swarm_info().get("ControlAvailable"))
+
+
 def get(name: str) -> Service | None:
     """The service ``name``; None when there is none or this engine is not a manager."""
     try:
@@ -168,10 +173,10 @@ def job_task(service: Service) -> dict[str, Any] | None:
     if not tasks:
         return None
     status = tasks[-1].get("Status") or {}
-    code = (status.get("ContainerStatus") or {}).get("ExitCode")
-    return {"state": status.get("State", ""), "exit": code, "error": status.get("Err") or "",
-            "message": status.get("Message") or "",
-            "container": (status.get("ContainerStatus") or {}).get("ContainerID") or ""}
+    container = status.get("ContainerStatus") or {}
+    return {"state": status.get("State", ""), "exit": container.get("ExitCode"),
+            "error": status.get("Err") or "", "message": status.get("Message") or "",
+            "container": container.get("ContainerID") or ""}
 
 
 def follow_job_logs(service: Service, on_line: Callable[[str], None]) -> threading.Thread:

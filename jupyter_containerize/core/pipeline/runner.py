@@ -274,13 +274,13 @@ def _not_run(pipe: Pipeline, name: str, images: dict[str, str]) -> dict[str, Any
 
 
 def _check_swarm(pipe: Pipeline) -> None:
-    from ..run import onswarm
+    from ..engine import services
 
     for step in pipe.steps.values():
         if step.gpus:
             raise PipelineError(f"step {step.name!r} asks for gpus, which a swarm job is not "
                                 "given here", hint="drop its gpus, or run without --swarm")
-    if not onswarm.is_manager():
+    if not services.is_manager():
         raise PipelineError("--swarm needs a Docker Swarm manager, and this engine is not one",
                             hint="run `docker swarm init` (or point DOCKER_HOST at a manager), "
                                  "or drop --swarm to run the steps here")

@@ -199,13 +199,8 @@ def _execute(state: RunState, timeout: float | None, cpus: float | None, memory:
     state.in_container = str(PurePosixPath(WORKDIR) / rel)
     params_path = f"{OUT_DIR}/parameters.yaml"
     out_path = f"{OUT_DIR}/{state.notebook.stem}.out.ipynb"
-    command = [
-        TOOL_PYTHON, "-m", "papermill", state.in_container, out_path, "-k", "python3",
-        "--log-output", "--no-progress-bar",
-        "--cwd", str(PurePosixPath(state.in_container).parent),
-    ]
-    if state.record.parameters:
-        command += ["-f", params_path]
+    command = papermill_command(state.in_container, out_path,
+                                params_path if state.record.parameters else None)
     container = containers.create(
         state.record.image, command, name=f"containerize-run-{state.record.id}",
         labels_={labels.RUN_ID: state.record.id, **state.extra_labels},
@@ -234,6 +229,14 @@ def _execute(state: RunState, timeout: float | None, cpus: float | None, memory:
                      artifacts=before is not None)
     finally:
         containers.remove(container)
+
+
+def papermill_command(notebook: str, output: str, parameters_file: str | None) -> list[str]:
+    """papermill from the image's tool environment, run on ``notebook`` (a path in the
+    container) in its own folder with the image's ``python3`` kernel."""
+    command = [TOOL_PYTHON, "-m", "papermill", notebook, output, "-k", "python3",
+               "--log-output", "--no-progress-bar", "--cwd", str(PurePosixPath(notebook).parent)]
+    return command + (["-f", parameters_file] if parameters_file else [])
 
 
 class _sigint_ignored:  # noqa: N801 - used as a context manager

@@ -17,6 +17,7 @@ any node, which then needs the images from a registry.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -40,13 +41,13 @@ MOUNT = "/pipeline"
 GRACE = 10.0  # seconds a stopped task has to copy its files out
 QUIET = 0.3  # seconds without a log line before a finished job's logs count as read
 
-# run in the task by the tool environment's python: BOX WORKDIR NOTEBOOK (relative)
+# run in the task by the tool environment's python: BOX WORKDIR COMMAND (papermill's, as JSON)
 TASK = r"""
-import hashlib, os, shutil, signal, subprocess, sys
+import hashlib, json, os, shutil, signal, subprocess, sys
 from pathlib import Path
 
-box, work, rel = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-noise = {"__pycache__", ".ipynb_checkpoints", ".git", ".virtual_documents"}
+box, work, command = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+noise = set(NOISE)
 
 
 def files(root):
@@ -69,11 +70,6 @@ def digest(path):
 shutil.copytree(box / "in" / "work", work, dirs_exist_ok=True)
 before = {name: digest(path) for name, path in files(work)}
 out = box / "out"
-notebook = work / rel
-command = [sys.executable, "-m", "papermill", str(notebook), str(out / "executed.ipynb"),
-           "-k", "python3", "--log-output", "--no-progress-bar", "--cwd", str(notebook.parent)]
-if (box / "in" / "parameters.yaml").is_file():
-    command += ["-f", str(box / "in" / "parameters.yaml")]
 child = subprocess.Popen(command)
 signal.signal(signal.SIGTERM, lambda *_: child.terminate())
 code = child.wait()
@@ -84,12 +80,7 @@ for name, path in files(work):
         shutil.copy2(path, target)
 (out / "exit").write_text(str(code))
 sys.exit(code)
-"""
-
-
-def is_manager() -> bool:
-    """Whether this engine is a swarm manager (jobs can be created here)."""
-    return bool(services.swarm_info().get("ControlAvailable"))
+""".replace("NOISE", repr(sorted(containerfiles.NOISE)))
 
 
 @dataclass
@@ -178,10 +169,13 @@ def _execute(state: RunState, work: SwarmWork, timeout: float | None, cpus: floa
     state.in_container = str(PurePosixPath(WORKDIR) / rel)
     box = f"{MOUNT}/{state.record.id}"
     _stage(state, work, box, rel)
+    command = execute.papermill_command(
+        state.in_container, f"{box}/out/executed.ipynb",
+        f"{box}/in/parameters.yaml" if state.record.parameters else None)
     tags = {labels.MANAGED: "true", labels.RUN_ID: state.record.id, **state.extra_labels}
     job = services.create_job(
         _task_image(state.record.image, work), f"containerize-run-{state.record.id}",
-        [TOOL_PYTHON, "-c", TASK, box, WORKDIR, rel], labels=tags,
+        [TOOL_PYTHON, "-c", TASK, box, WORKDIR, json.dumps(command)], labels=tags,
         env={"JPY_SESSION_NAME": state.in_container}, mounts=[work.mount()],
         constraints=work.constraints, cpus=cpus, memory=memory, grace=GRACE)
     state.record.container = job.id
