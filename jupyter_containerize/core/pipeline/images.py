@@ -12,7 +12,7 @@ from typing import Any
 from ..config import ContainerizeConfig, resolve
 from ..progress import Event, Reporter
 from .errors import PipelineError
-from .spec import Pipeline, Step, load
+from .spec import Pipeline, Step
 from .spec import interpreters as step_interpreters
 
 
@@ -48,14 +48,13 @@ def build(pipe: Pipeline, names: list[str], interpreters: dict[str, str],
     return images, len(built)
 
 
-def pin(file: str | Path, progress: Callable[[Any], None] | None = None,
+def pin(pipe: Pipeline, progress: Callable[[Any], None] | None = None,
         config: ContainerizeConfig | None = None) -> dict[str, dict[str, str]]:
     """Every step's image, built (or reused) now: step -> ``image`` (the reference) and
     ``image_id``; what a pinned run takes instead of building."""
     from ..engine import client as engine
 
     cfg = resolve(config)
-    pipe = load(file)
     images, _ = build(pipe, list(pipe.order), step_interpreters(pipe), cfg, progress,
                       Reporter(progress))
     pinned = {}

@@ -176,24 +176,21 @@ class _Steps:
             if attempt:
                 self.rep.log(f"pipeline: step {name} {row['status']}; trying again "
                              f"({attempt} of {step.retries})")
-            timeout = step.timeout if step.timeout is not None else self.cfg.run_timeout
             try:
+                options: dict[str, Any] = dict(
+                    parameters=step.parameters, data=self._data(step),
+                    timeout=step.timeout if step.timeout is not None else self.cfg.run_timeout,
+                    cpus=step.cpus, memory=step.memory, progress=self._tagged(name),
+                    cancel=self.stop, store=self.store, config=self.cfg,
+                    extra_labels=dict(self.cfg.extra_labels))
                 if self.work is not None:
                     from ..run import onswarm
 
-                    record = onswarm.run(
-                        step.notebook, image=self.images[name], work=self.work,
-                        parameters=step.parameters, data=self._data(step), timeout=timeout,
-                        cpus=step.cpus, memory=step.memory, progress=self._tagged(name),
-                        cancel=self.stop, store=self.store, config=self.cfg,
-                        extra_labels=dict(self.cfg.extra_labels))
+                    record = onswarm.run(step.notebook, image=self.images[name],
+                                         work=self.work, **options)
                 else:
-                    record = execute.run(
-                        step.notebook, parameters=step.parameters, built=self.images[name],
-                        data=self._data(step), timeout=timeout, cpus=step.cpus,
-                        memory=step.memory, gpus=step.gpus, progress=self._tagged(name),
-                        cancel=self.stop, store=self.store, config=self.cfg,
-                        extra_labels=dict(self.cfg.extra_labels))
+                    record = execute.run(step.notebook, built=self.images[name],
+                                         gpus=step.gpus, **options)
             except ContainerizeError as exc:
                 row.update(status="failed", error=exc.one_line())
                 continue
@@ -297,7 +294,7 @@ def run(file: str | Path, *, resume: str | None = None, concurrency: int | None 
     pipeline run); returns its result. With ``swarm``, each step runs as a replicated job on
     the Docker Swarm this engine manages. Every mistake raises before anything starts:
     ``store`` may be a function that opens the store, called only once the file is checked.
-    ``pinned`` (from :func:`pin`): run every step in the image pinned for it, and its kept
+    ``pinned`` (from :func:`.images.pin`): run every step in the image pinned for it, and its kept
     notebook, building nothing; ``source``: the kept copy of the file to read."""
     cfg = resolve(config)
     clock = time.monotonic()

@@ -169,8 +169,9 @@ def _pin_pipeline(definition: schedules.Definition, progress: Callable[[Any], No
     from ..pipeline import images
     from ..pipeline.spec import load
 
-    pinned = images.pin(definition.target, progress=progress, config=cfg)
-    for name, step in load(definition.target).steps.items():
+    pipe = load(definition.target)
+    pinned = images.pin(pipe, progress=progress, config=cfg)
+    for name, step in pipe.steps.items():
         pinned[name]["notebook"] = str(_keep_copy(step.notebook))
     definition.steps = pinned
     definition.notebook_copy = str(_keep_copy(Path(definition.target)))
