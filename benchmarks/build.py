@@ -2,12 +2,14 @@
 engine image store, in one run.
 
 Both sides start from the same bootstrapped base image, install exactly the lock's pins from
-the same package index with no local wheelhouse or warm cache, and compile bytecode. Ours is
+the same package index with no local wheelhouse or warm cache, and compile bytecode. Each kind
+of store is a fresh engine started for the run (scripts/second-engine.sh) that holds only the
+base, so no image left by other work holds layers a cold build would otherwise send. Ours is
 the public CLI as a subprocess with the user's defaults; the baseline is a Dockerfile with
 `pip install --no-cache-dir -r requirements.txt` and `COPY . .`, built by the Docker SDK's
-classic builder on the same engine. Each measure is taken on the layer store (the main
-engine, overlay2) and on the containerd image store (a second engine started for the run by
-scripts/second-engine.sh). The cold build is also set against its floor, measured in the same
+classic builder on the same engine. Each measure is taken on the layer store (Debian's
+dockerd with overlay2) and on the containerd image store (dockerd 26 with the containerd
+snapshotter). The cold build is also set against its floor, measured in the same
 run: `uv pip install --target` of the same pins with an empty cache (parallel download and
 install) plus one `docker load` of the built image's bytes.
 
@@ -117,17 +119,23 @@ class Ours:
     def __init__(self, work: Path, python: Path, engine: Engine,
                  share: Ours | None = None) -> None:
         self.work, self.python, self.engine = work, python, engine
-        self.cache = share.cache if share else work / "our-cache"
-        self.uv_cache = share.uv_cache if share else work / "uv-cache"
-        self.env = {"JUPYTER_CONTAINERIZE_CACHE_DIR": str(self.cache),
-                    "UV_CACHE_DIR": str(self.uv_cache),
-                    "JUPYTER_CONTAINERIZE_DATA_DIR": str(work / "our-data"),
-                    "JUPYTER_CONTAINERIZE_LABELS": f"{BENCH_LABEL}=1", **engine.env}
+        self.owner = share or self  # whose caches these builds use
+        self.generation = 0
         self.supply = 0.0  # seconds the last build spent on its SBOM and facts
 
+    @property
+    def env(self) -> dict[str, str]:
+        caches = self.owner.work / f"caches-{self.owner.generation}"
+        return {"JUPYTER_CONTAINERIZE_CACHE_DIR": str(caches / "ours"),
+                "UV_CACHE_DIR": str(caches / "uv"),
+                "JUPYTER_CONTAINERIZE_DATA_DIR": str(self.work / "our-data"),
+                "JUPYTER_CONTAINERIZE_LABELS": f"{BENCH_LABEL}=1", **self.engine.env}
+
     def cold_reset(self) -> None:
-        shutil.rmtree(self.cache, ignore_errors=True)
-        shutil.rmtree(self.uv_cache, ignore_errors=True)
+        """Empty caches for the next build: new folders, the old ones left for the end of the
+        run (deleting tens of thousands of files just before a timed build slowed that build
+        by seconds here, and the baseline's cold build deletes nothing)."""
+        self.generation += 1
         self.engine.remove(OURS_REPO)
 
     def build(self, nb: Path) -> tuple[float, str]:
@@ -224,14 +232,19 @@ def _base() -> str:
 # ---------------------------------------------------------------- the second engine
 
 
-def start_containerd_engine(folder: Path, base: str) -> Engine:
-    proc = sh("bash", str(SECOND_ENGINE), "start", str(folder), "--store", "containerd",
-              timeout=900)
+STORES = {"overlay2": ("layer", "layer store"), "containerd": ("containerd", "containerd store")}
+
+
+def start_engine(folder: Path, base: str, store: str) -> Engine:
+    """A fresh engine of one kind of store, holding only the base: no image another run left
+    (whose layers a build would not send again) makes a cold build less cold."""
+    key, title = STORES[store]
+    proc = sh("bash", str(SECOND_ENGINE), "start", str(folder), "--store", store, timeout=900)
     if proc.returncode != 0:
-        raise SystemExit(f"the containerd-store engine did not start: {proc.stderr[-800:]}")
+        raise SystemExit(f"the {title} engine did not start: {proc.stderr[-800:]}")
     host = proc.stdout.strip().splitlines()[-1]
-    eng = Engine("containerd", "containerd store", host)
-    step(f"containerd-store engine {eng.version} up, copying the base into it")
+    eng = Engine(key, title, host)
+    step(f"{title} engine {eng.version} up, copying the base into it")
     copy = subprocess.run(["bash", "-c", 'docker save "$1" | DOCKER_HOST="$2" docker load',
                            "copy", base, host], capture_output=True, text=True, timeout=900)
     if copy.returncode != 0:
@@ -424,12 +437,13 @@ def main() -> int:
         sh(sys.executable, "-m", "venv", str(venv))
         sh(str(venv / "bin/pip"), "install", "-q", "-r", str(EXAMPLE / "requirements.txt"))
         python = venv / "bin/python"
-        layer = Engine("layer", "layer store")
         floor = not args.quick
-        sides = [make_side(work, "layer", layer, python, base_ref, True, True, floor)]
-        second = work / "engine"
+        folders = {store: work / f"engine-{store}" for store in STORES}
+        sides: list[Side] = []
         try:
-            engine2 = start_containerd_engine(second, base_ref)
+            layer = start_engine(folders["overlay2"], base_ref, "overlay2")
+            engine2 = start_engine(folders["containerd"], base_ref, "containerd")
+            sides.append(make_side(work, "layer", layer, python, base_ref, True, True, floor))
             if args.quick:
                 notes.append("--quick: on the containerd store only the no-op and notebook-edit "
                              "rebuilds are measured, without the baseline (its first build "
@@ -437,15 +451,16 @@ def main() -> int:
                 sides.append(make_side(work, "containerd", engine2, python, base_ref, False,
                                        False, False, share=sides[0].ours))
             else:
-                if not engine2.reaches_pypi(base_ref):
-                    engine2.baseline_network = "host"
+                sides.append(make_side(work, "containerd", engine2, python, base_ref, True,
+                                       True, True))
+            for side in sides:
+                if side.base is not None and not side.engine.reaches_pypi(base_ref):
+                    side.engine.baseline_network = "host"
                     notes.append(
-                        "containerd store: the second engine's bridge has no route out "
+                        f"{side.engine.title}: the benchmark engine's bridge has no route out "
                         "(--iptables=false), so a container on its default network cannot "
                         "reach PyPI; its baseline builds with the classic builder's "
                         "--network host (the same Dockerfile).")
-                sides.append(make_side(work, "containerd", engine2, python, base_ref, True,
-                                       True, True))
             for side in sides:
                 side.first_part(reps)
             uv_floor = (floor_install(work, python, _pins(sides[0].project, "bench-nb"))
@@ -460,11 +475,8 @@ def main() -> int:
             image = sides[0].ours.build(sides[0].nb)[1]  # the newest image: a no-op rebuild
             verified = signed.measure(work, image, sides[0].ours.env, reps)
         finally:
-            for side in sides:
-                if side.engine.host is None:
-                    side.engine.remove(OURS_REPO)
-                    side.engine.remove(BASELINE_REPO)
-            stop_engine(second)
+            for folder in folders.values():
+                stop_engine(folder)
         table = Table("build")
         for side in sides:
             side.rows(table, uv_floor)

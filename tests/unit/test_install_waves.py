@@ -1,6 +1,6 @@
-"""Installs in waves: every wave's uv run starts at once, and the waves land in the store in
-the order given, each announced once its folders are there (a build loads their layers while
-later waves still install)."""
+"""Installs in waves: one uv run installs every missing distribution, and the waves are
+compiled and land in the store in the order given, each announced once its folders are there
+(a build writes and loads their layers while later waves still compile)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ a package adds a layer at the end and every earlier layer is reused as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -129,21 +130,23 @@ def _layers_path(
         (g, user, imagefs.ENV, f"env {i + 1}") for i, g in enumerate(groups)
     ]
     env_layers = [_meta_layer(plan, work)]
-    ready = (set(tool) | set(reqs)) - todo
+    everything = set(tool) | set(reqs)
+    ready = everything - todo
 
-    def write_ready() -> None:
+    def write_ready(done: frozenset[str]) -> list[layers.Layer]:
+        """Write the next layers whose distributions are all in ``done``; the layers so far."""
         while len(env_layers) - 1 < len(sequence):
             keys, folders, prefix, comment = sequence[len(env_layers) - 1]
-            if not ready.issuperset(keys):
-                return
+            if not done.issuperset(keys):
+                break
             env_layers.append(_dist_layer(keys, folders, prefix, work, comment, plan.no_cache))
+        return list(env_layers)
 
     def on_wave(keys: list[str]) -> None:
         ready.update(keys)
-        if stream is not None:
-            write_ready()
-            if len(env_layers) - 1 < len(sequence):
-                stream.add(env_layers)  # the engine loads these while later waves install
+        if stream is not None and not ready.issuperset(everything):
+            # written and loaded in the background while the next wave compiles
+            stream.add(functools.partial(write_ready, frozenset(ready)))
 
     # the base's dpkg status (for the SBOM) is read while the distributions install
     reading = ThreadPoolExecutor(1, thread_name_prefix="dpkg-status")
@@ -161,8 +164,9 @@ def _layers_path(
             sbom = sbomfile.image_sbom(plan, dpkg_status.result(), sites)
             result.sbom_digest = lab[cdx.SBOM_DIGEST_LABEL] = sbomfile.digest(sbom)
         with rep.phase("layers"):
-            ready.update(reqs)
-            write_ready()
+            if stream is not None:
+                stream.finish()  # the layers it writes come first
+            write_ready(frozenset(everything))
             proj = layers.write_layer(
                 imagefs.project_entries(
                     plan.root, plan.files.files, plan.notebook_rel, plan.notebook_bytes
@@ -192,7 +196,7 @@ def _layers_path(
             )
     finally:
         if stream is not None:
-            stream.finish()
+            stream.close()
             stream.remove_partials()
     result.image_id = loaded.image_id(1)
     result.config_digest = loaded.config_digests[1]

@@ -14,13 +14,50 @@ from ..errors import BuildError
 from . import imagefs
 
 SMOKE = """
-import importlib, json, sys
+import importlib, json, os, sys
+
+def check(names, out):
+    for name in names:
+        try:
+            importlib.import_module(name)
+            error = None
+        except BaseException as exc:
+            error = "%s: %s" % (type(exc).__name__, exc)
+        out.write(json.dumps([name, error]) + "\\n")
+        out.flush()
+
+def start(share):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        with os.fdopen(w, "w") as out:
+            check(share, out)
+        os._exit(0)
+    os.close(w)
+    return pid, r, share
+
+# the modules dealt out to one process per core (at most four), each importing its share in
+# a fresh fork; a module that kills its process is named by the first name it did not
+# report, and the rest of that share goes on in a new fork
+names = sys.argv[1:]
+count = max(1, min(len(names), os.cpu_count() or 1, 4))
 failed = {}
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-    except BaseException as exc:
-        failed[name] = "%s: %s" % (type(exc).__name__, exc)
+pending = [names[i::count] for i in range(count)]
+while pending:
+    workers = [start(share) for share in pending if share]
+    pending = []
+    for pid, r, share in workers:
+        with os.fdopen(r) as got:
+            reported = [json.loads(line) for line in got if line.strip()]
+        status = os.waitpid(pid, 0)[1]
+        failed.update((name, error) for name, error in reported if error)
+        if len(reported) < len(share):
+            how = ("signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                   else "exit status %d" % os.WEXITSTATUS(status))
+            failed[share[len(reported)]] = (
+                "ImportError: the interpreter died importing it (%s)" % how)
+            pending.append(share[len(reported) + 1:])
 print(json.dumps(failed))
 """
 

@@ -8,7 +8,6 @@ from these folders, so adding a package installs and packs only that package.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import os
 import re
@@ -16,7 +15,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..attest.lockdata import package_files
@@ -115,15 +113,16 @@ def ensure(
 ) -> dict[str, Path]:
     """Make sure every ``key -> requirement line`` is installed in the store; return folders.
 
-    The missing distributions are installed in ``waves`` (lists of keys; default: one), one
-    uv run per wave, all at once, so downloads stay parallel; each wave is then compiled and
-    put in the store in order, and ``on_wave`` is called with its keys once they are there,
-    so a caller can use them while later waves still install. ``python_version`` is the
-    image's exact Python (X.Y.Z) when known: a distribution's ``Requires-Python`` is judged
-    against it, not against X.Y.0. ``hashes`` (``name==version`` -> sha256s, see
-    :func:`lock_hashes`) are checked by uv for the distributions it downloads: a file that
-    is not the one the lock records stops the install (the layer keys do not depend on them,
-    so a lock without hashes installs and packs exactly as before)."""
+    The missing distributions are installed by one uv run (its downloads and unpacking are
+    parallel: several runs at once only contend for the disk and the cache's locks, measured
+    twice as slow), then compiled and put in the store in ``waves`` (lists of keys; default:
+    one), in order; ``on_wave`` is called with each wave's keys once they are there, so a
+    caller can use them while later waves still compile. ``python_version`` is the image's
+    exact Python (X.Y.Z) when known: a distribution's ``Requires-Python`` is judged against it,
+    not against X.Y.0. ``hashes`` (``name==version`` -> sha256s, see :func:`lock_hashes`) are
+    checked by uv for the distributions it downloads: a file that is not the one the lock
+    records stops the install (the layer keys do not depend on them, so a lock without hashes
+    installs and packs exactly as before)."""
     root = store(python_minor, platform, glibc)
     todo = {k: requirements[k]
             for k in missing(requirements, python_minor, platform, glibc, no_cache)}
@@ -136,23 +135,19 @@ def ensure(
             placed.update(run)
             if run:
                 runs.append(run)
-        tag = platform_tag(platform, glibc)
-        uv_bin()  # found once, before the runs: finding it is not thread-safe
-        with tempfile.TemporaryDirectory(dir=root) as tmp, \
-                ThreadPoolExecutor(len(runs), thread_name_prefix="uv") as pool:
-            targets = [Path(tmp) / f"t{i}" for i in range(len(runs))]
-            target_python = python_version or python_minor
-            # each run sees this thread's settings (the configured index and CA bundle)
-            started = [pool.submit(contextvars.copy_context().run, _uv_install,
-                                   [_hashed(todo[k], hashes) for k in run], target,
-                                   target_python, tag, no_cache, platform)
-                       for run, target in zip(runs, targets)]
-            for i, (run, target, future) in enumerate(zip(runs, targets, started)):
-                future.result()
-                split = _split(target, Path(tmp) / f"split{i}", python_minor)
-                by_name = {_requirement_name(todo[k]): k for k in run}
-                keys = {by_name.get(name, name): folder for name, folder in split.items()}
-                _place(list(keys.items()), root, compile_python, python_minor, log)
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            target = Path(tmp) / "target"
+            _uv_install([_hashed(line, hashes) for line in todo.values()], target,
+                        python_version or python_minor, platform_tag(platform, glibc),
+                        no_cache, platform)
+            split = _split(target, Path(tmp) / "split", python_minor)
+            by_name = {_requirement_name(line): k for k, line in todo.items()}
+            folders = {by_name.get(name, name): folder for name, folder in split.items()}
+            for i, run in enumerate(runs):
+                # a folder no requirement names (uv's own spelling) goes with the last wave
+                mine = [(k, f) for k, f in folders.items()
+                        if k in run or (i == len(runs) - 1 and k not in placed)]
+                _place(mine, root, compile_python, python_minor, log)
                 if on_wave is not None:
                     on_wave(run)
     absent = [r for k, r in requirements.items() if not (root / k).is_dir()]

@@ -1,10 +1,10 @@
 """Layers go into the engine while later distributions still install.
 
 A build with many distributions to install installs them in waves, in the lock's layer order
-(:func:`waves`). As soon as a wave's layers are written, a loader thread loads a *partial*
-image of the layers so far: the engine registers them while the next wave downloads,
-installs and compiles, and the build's own load at the end sends only the last wave's layers,
-the project layer and the configs. Each partial load sends only what the loads before it did
+(:func:`waves`). As soon as a wave is in the store, a background thread writes its layers and
+loads a *partial* image of the layers so far: the engine registers them while the next wave
+compiles, and the build's own load at the end sends only the last wave's layers, the project
+layer and the configs. Each partial load sends only what the loads before it did
 not (the shared :class:`~.imagestore.Holding` is updated by every load).
 
 Streaming only ever saves time: a partial load that fails ends the streaming with a log line,
@@ -64,22 +64,22 @@ class LayerStream:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer-stream")
         self._pending: list[Future[None]] = []
 
-    def add(self, image_layers: list[layers.Layer]) -> None:
-        """Load an image of these layers (the first ones of the build's image) next."""
+    def add(self, make_layers: Callable[[], list[layers.Layer]]) -> None:
+        """Next in the background: write the layers ready so far (``make_layers`` returns the
+        first layers of the build's image) and load an image of them."""
+        if not self.failed:
+            self._pending.append(self._pool.submit(self._write_and_load, make_layers))
+
+    def _write_and_load(self, make_layers: Callable[[], list[layers.Layer]]) -> None:
+        image_layers = make_layers()
         if self.failed or len(image_layers) <= self.sent:
             return
         tag = f"{self.repository}:partial-{os.getpid()}-{len(self.tags) + 1}"
         self.tags.append(tag)
-        spec = layers.ImageSpec(tag, list(image_layers),
-                                self.make_config(list(image_layers), self.labels))
+        spec = layers.ImageSpec(tag, image_layers, self.make_config(image_layers, self.labels))
         self.log(f"loading layers {self.sent + 1}-{len(image_layers)} while later "
                  "distributions install")
         self.sent = len(image_layers)
-        self._pending.append(self._pool.submit(self._load, spec))
-
-    def _load(self, spec: layers.ImageSpec) -> None:
-        if self.failed:
-            return
         try:
             imagestore.load([spec], self.base_ref, self.work, lambda s: None, self.holding)
         except ContainerizeError as exc:
@@ -87,11 +87,18 @@ class LayerStream:
             self.log(f"loading layers early failed ({exc.message}); they go with the image")
 
     def finish(self) -> imagestore.Holding:
-        """Wait for the loads under way; what the engine holds now."""
+        """Wait for the writes and loads under way (raising what a write raised); what the
+        engine holds now."""
         for future in self._pending:
             future.result()
         self._pool.shutdown()
         return self.holding
+
+    def close(self) -> None:
+        """Wait for the work under way, quietly: the build is ending (or failing) anyway."""
+        for future in self._pending:
+            future.exception()
+        self._pool.shutdown()
 
     def remove_partials(self) -> None:
         """Remove the partial images (their layers stay: the build's images hold them)."""
