@@ -148,6 +148,10 @@ def _layers_path(
             # written and loaded in the background while the next wave compiles
             stream.add(functools.partial(write_ready, frozenset(ready)))
 
+    if stream is not None:
+        # the base (a containerd store may need its bytes) and the first layer go in while
+        # the distributions download
+        stream.add(lambda: list(env_layers))
     # the base's dpkg status (for the SBOM) is read while the distributions install
     reading = ThreadPoolExecutor(1, thread_name_prefix="dpkg-status")
     dpkg_status = reading.submit(sbomfile.base_dpkg_status, plan, base_attrs)

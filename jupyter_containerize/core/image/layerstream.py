@@ -1,8 +1,9 @@
 """Layers go into the engine while later distributions still install.
 
-A build with many distributions to install installs them in waves, in the lock's layer order
-(:func:`waves`). As soon as a wave is in the store, a background thread writes its layers and
-loads a *partial* image of the layers so far: the engine registers them while the next wave
+A build with many distributions to install places them in the store in waves, in the lock's
+layer order (:func:`waves`). A first *partial* image (the base and the first layer) loads while
+the distributions download; as soon as a wave is in the store, a background thread writes its
+layers and loads a partial image of the layers so far: the engine registers them while the next wave
 compiles, and the build's own load at the end sends only the last wave's layers, the project
 layer and the configs. Each partial load sends only what the loads before it did
 not (the shared :class:`~.imagestore.Holding` is updated by every load).
