@@ -52,6 +52,7 @@ BASELINE_REPO = "jupyter-containerize-bench/baseline"
 PROBE = ("import socket; socket.create_connection(('pypi.org', 443), timeout=5).close()")
 # the phases of a build that make the image's SBOM and record the build's facts
 SUPPLY_PHASES = ("sbom", "facts")
+SETTLE = 5.0  # seconds between a cold build and the rebuilds measured after it
 SUMMARY = re.compile(r"^(?:built \(\w+\)|reused): Python [^;]*; (.*)$", re.M)
 
 
@@ -333,7 +334,10 @@ class Side:
             ours.engine.remove(OURS_REPO)
             ours.build(self.nb)  # not timed: the image the rebuilds start from
         # ours' no-op rebuilds before the baseline's cold build, whose engine-side clean-up
-        # (its intermediate containers) would still be running under them
+        # (its intermediate containers) would still be running under them; each side's
+        # rebuilds start once the engine has settled after its cold build (a containerd store
+        # collects the removed partial images' content then)
+        time.sleep(SETTLE)
         noops = []
         for _ in range(reps):
             noops.append(ours.build(self.nb)[0])
@@ -343,6 +347,7 @@ class Side:
             base.remove()
             base.write(self.project, _pins(self.project, self.nb.stem))
             got["b_cold"] = base.build(nocache=True)
+            time.sleep(SETTLE)
         if base is not None:
             got["b_noop"] = min(base.build() for _ in range(reps))
         edits, b_edits = [], []
