@@ -148,7 +148,9 @@ class Ours:
             raise SystemExit(f"our build on the {self.engine.title} failed: "
                              f"{proc.stderr.strip()[-500:]}")
         self.supply = sum(supply_phases(proc.stderr).values())
-        step(f"ours, {self.engine.title}: {took:.2f} s (SBOM and facts {self.supply:.1f} s)")
+        found = SUMMARY.findall(proc.stderr)  # every phase, to tell where a slow build went
+        step(f"ours, {self.engine.title}: {took:.2f} s (SBOM and facts {self.supply:.1f} s; "
+             f"{found[-1] if found else 'no phases printed'})")
         return took, proc.stdout.strip().splitlines()[-1]
 
 
