@@ -126,21 +126,21 @@ def terminal_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def pure_wheel(folder: Path, name: str, requires_python: str = "") -> Path:
-    """A minimal pure-Python wheel of distribution ``name`` 1.0 holding one module
+def pure_wheel(folder: Path, name: str, requires_python: str = "", version: str = "1.0") -> Path:
+    """A minimal pure-Python wheel of distribution ``name`` ``version`` holding one module
     (``VALUE = name``), with a ``Requires-Python`` when one is given."""
     import base64
     import hashlib
     import zipfile
 
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     if requires_python:
         metadata += f"Requires-Python: {requires_python}\n"
     files = {
         f"{name}/__init__.py": f"VALUE = {name!r}\n",
-        f"{name}-1.0.dist-info/METADATA": metadata,
-        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+        f"{name}-{version}.dist-info/METADATA": metadata,
+        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
                                        "Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
@@ -150,8 +150,8 @@ def pure_wheel(folder: Path, name: str, requires_python: str = "") -> Path:
             zf.writestr(arc, data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
             record.append(f"{arc},sha256={digest.decode()},{len(data)}")
-        record.append(f"{name}-1.0.dist-info/RECORD,,")
-        zf.writestr(f"{name}-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+        record.append(f"{name}-{version}.dist-info/RECORD,,")
+        zf.writestr(f"{name}-{version}.dist-info/RECORD", "\n".join(record) + "\n")
     return path
 
 

@@ -62,3 +62,19 @@ def test_keys_left_out_of_the_waves_still_install(wheels: dict[str, str]) -> Non
     installer.ensure(wheels, "3.11", "linux/amd64", None, waves=[keys[:3]],
                      on_wave=seen.append)
     assert seen == [keys[:3], keys[3:]]
+
+
+def test_two_versions_of_one_name_both_install(tmp_path: Path,
+                                               wheels: dict[str, str]) -> None:
+    """The tool environment may pin another version of a distribution the notebook's
+    environment has: one target folder cannot hold both, and each lands in its own key."""
+    newer = pure_wheel(tmp_path / "wheels", "wavea", version="2.0")
+    both = {**wheels, "wavea-2.0": str(newer)}
+    keys = sorted(both)
+    seen: list[list[str]] = []
+    folders = installer.ensure(both, "3.11", "linux/amd64", None, waves=[keys[:4], keys[4:]],
+                               on_wave=seen.append)
+    assert seen == [keys[:4], keys[4:]]
+    for key in ("wavea-1.0", "wavea-2.0"):
+        info = folders[key] / "lib/python3.11/site-packages" / f"{key}.dist-info"
+        assert (info / "METADATA").read_text().endswith(f"Version: {key.split('-')[1]}\n")

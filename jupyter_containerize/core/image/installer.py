@@ -115,7 +115,8 @@ def ensure(
 
     The missing distributions are installed by one uv run (its downloads and unpacking are
     parallel: several runs at once only contend for the disk and the cache's locks, measured
-    twice as slow), then compiled and put in the store in ``waves`` (lists of keys; default:
+    twice as slow; a second run only for another version of a name the first one has), then
+    compiled and put in the store in ``waves`` (lists of keys; default:
     one), in order; ``on_wave`` is called with each wave's keys once they are there, so a
     caller can use them while later waves still compile. ``python_version`` is the image's
     exact Python (X.Y.Z) when known: a distribution's ``Requires-Python`` is judged against it,
@@ -135,14 +136,26 @@ def ensure(
             placed.update(run)
             if run:
                 runs.append(run)
+        # one target folder holds one version of a name: the tool environment's version of a
+        # distribution the notebook's environment also has (another version) goes in a second
+        batches: list[dict[str, str]] = []  # name -> key
+        for key, line in todo.items():
+            name = _requirement_name(line)
+            batch = next((b for b in batches if name not in b), None)
+            if batch is None:
+                batch = {}
+                batches.append(batch)
+            batch[name] = key
         with tempfile.TemporaryDirectory(dir=root) as tmp:
-            target = Path(tmp) / "target"
-            _uv_install([_hashed(line, hashes) for line in todo.values()], target,
-                        python_version or python_minor, platform_tag(platform, glibc),
-                        no_cache, platform)
-            split = _split(target, Path(tmp) / "split", python_minor)
-            by_name = {_requirement_name(line): k for k, line in todo.items()}
-            folders = {by_name.get(name, name): folder for name, folder in split.items()}
+            folders: dict[str, Path] = {}
+            for i, by_name in enumerate(batches):
+                target = Path(tmp) / f"target{i}"
+                _uv_install([_hashed(todo[k], hashes) for k in by_name.values()], target,
+                            python_version or python_minor, platform_tag(platform, glibc),
+                            no_cache, platform)
+                split = _split(target, Path(tmp) / f"split{i}", python_minor)
+                folders.update((by_name.get(name, name), folder)
+                               for name, folder in split.items())
             for i, run in enumerate(runs):
                 # a folder no requirement names (uv's own spelling) goes with the last wave
                 mine = [(k, f) for k, f in folders.items()
