@@ -116,8 +116,8 @@ def ensure(
     The missing distributions are installed by one uv run (its downloads and unpacking are
     parallel: several runs at once only contend for the disk and the cache's locks, measured
     twice as slow; a second run only for another version of a name the first one has), then
-    compiled and put in the store in ``waves`` (lists of keys; default:
-    one), in order; ``on_wave`` is called with each wave's keys once they are there, so a
+    compiled and put in the store in ``waves`` (lists of keys; default: one), in order;
+    ``on_wave`` is called with each wave's keys once they are there, so a
     caller can use them while later waves still compile. ``python_version`` is the image's
     exact Python (X.Y.Z) when known: a distribution's ``Requires-Python`` is judged against it,
     not against X.Y.0. ``hashes`` (``name==version`` -> sha256s, see :func:`lock_hashes`) are
