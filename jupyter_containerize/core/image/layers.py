@@ -9,15 +9,12 @@ stages that assemble images.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import stat
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..engine.archive import (
     OCI_CONFIG,
@@ -36,6 +33,7 @@ from ..engine.archive import (
     stream_archive,
     write_archive,
 )
+from .tarwrite import TarWriter
 
 ROOT = (0, 0)
 USER = (1000, 1000)
@@ -52,24 +50,6 @@ class Entry:
     target: str = ""
     mode: int = 0o644
     owner: tuple[int, int] = ROOT
-
-
-class _HashingWriter:
-    """A write-only file that hashes what passes through it."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def tell(self) -> int:
-        return self.size
-
-    def write(self, b: Any) -> int:
-        self.digest.update(b)
-        self.fh.write(b)
-        self.size += len(b)
-        return len(b)
 
 
 def _parents(names: Iterable[str]) -> set[str]:
@@ -90,36 +70,25 @@ def write_layer(
         owner = (dir_owner or {}).get(parent, ROOT)
         by_name[parent] = Entry(parent, kind="dir", mode=0o755, owner=owner)
     tmp = out.with_suffix(".partial")
-    with open(tmp, "wb", buffering=1 << 20) as fh:
-        writer = _HashingWriter(fh)
-        with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-            for name in sorted(by_name):
-                _add(tar, name, by_name[name], mtime)
+    with open(tmp, "wb") as fh:
+        tar = TarWriter(fh)
+        for name in sorted(by_name):
+            _add(tar, name, by_name[name], mtime)
+        tar.close()
     tmp.replace(out)
-    return Layer("sha256:" + writer.digest.hexdigest(), out, writer.size)
+    return Layer(tar.digest, out, tar.size)
 
 
-def _add(tar: tarfile.TarFile, name: str, e: Entry, mtime: int) -> None:
-    info = tarfile.TarInfo(name)
-    info.mtime = mtime
-    info.uid, info.gid = e.owner
-    info.uname = info.gname = ""
-    info.mode = e.mode
+def _add(tar: TarWriter, name: str, e: Entry, mtime: int) -> None:
     if e.kind == "dir":
-        info.type = tarfile.DIRTYPE
-        tar.addfile(info)
+        tar.directory(name, e.mode, e.owner, mtime)
     elif e.kind == "symlink":
-        info.type = tarfile.SYMTYPE
-        info.linkname = e.target
-        tar.addfile(info)
+        tar.symlink(name, e.target, e.mode, e.owner, mtime)
     elif e.data is not None:
-        info.size = len(e.data)
-        tar.addfile(info, io.BytesIO(e.data))
+        tar.data(name, e.data, e.mode, e.owner, mtime)
     else:
         assert e.source is not None
-        info.size = e.source.stat().st_size
-        with open(e.source, "rb") as fh:
-            tar.addfile(info, fh)
+        tar.file(name, e.source, e.mode, e.owner, mtime)
 
 
 def tree_entries(
