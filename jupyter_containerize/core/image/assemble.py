@@ -20,7 +20,7 @@ from typing import Any
 from .. import labels as labels_mod
 from ..attest import sbom as cdx
 from ..engine import client as engine
-from ..engine import imagestore
+from ..engine import images, imagestore
 from ..errors import BuildError
 from ..models import BuildResult
 from ..paths import cache_dir
@@ -209,7 +209,14 @@ def _layers_path(
             + (f", manifest {result.manifest_digest}" if result.manifest_digest else "")
             + f" ({loaded.kind})")
     with rep.phase("smoke test"):
-        smoke_test(reference, [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
+        try:
+            smoke_test(reference,
+                       [m for k in new for m in imagefs.top_level_modules(user[k], minor)])
+        except BuildError:
+            # a rebuild must not answer with an image whose distributions do not import
+            for tag in (reference, env_ref):
+                images.remove_quietly(tag)
+            raise
     proj.path.unlink(missing_ok=True) if proj.path else None
 
 
