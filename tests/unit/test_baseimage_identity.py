@@ -143,3 +143,64 @@ def test_find_base_errors_name_the_routes() -> None:
     with pytest.raises(BaseImageError) as err:
         bi.find_base(_Client(), "3.12.1", configured="team/base:1", pull=False)
     assert "team/base:1" in err.value.message and err.value.hint
+
+
+
+# a build as its own process, on an engine with no image and no registry it can reach; prints
+# the pulls it tried
+OFFLINE_BUILD = """
+import json, sys
+import docker.errors
+from jupyter_containerize.core.errors import BaseImageError
+from jupyter_containerize.core.image import base
+
+class Images:
+    pulls = []
+    def get(self, ref):
+        raise docker.errors.ImageNotFound(ref)
+    def list(self, filters=None):
+        return []
+    def pull(self, repository, tag):
+        self.pulls.append(repository + ":" + tag)
+        raise docker.errors.APIError("dial tcp: lookup registry-1.docker.io: no such host")
+
+class Client:
+    images = Images()
+
+try:
+    base.find_base(Client(), "3.12.1", configured=(sys.argv[1] or None))
+except BaseImageError as exc:
+    print(json.dumps([Images.pulls, exc.message]))
+"""
+
+
+def _offline_build(cache: Path, configured: str = "") -> tuple[list[str], str]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OFFLINE_BUILD, configured], check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "JUPYTER_CONTAINERIZE_CACHE_DIR": str(cache)})
+    pulls, message = json.loads(out.stdout)
+    return pulls, message
+
+
+def test_an_official_base_that_could_not_be_pulled_is_not_tried_again_by_the_next_build(
+        tmp_path: Path) -> None:
+    official = ["python:3.12.1-slim", "python:3.12-slim"]
+    assert _offline_build(tmp_path) == (official, "no base image for Python 3.12")
+    assert _offline_build(tmp_path) == ([], "no base image for Python 3.12")
+    # a base the user names is pulled whatever the record says
+    for _ in range(2):
+        pulls, message = _offline_build(tmp_path, "team/base:1")
+        assert pulls == ["team/base:1"] and "team/base:1" in message
+    # once the record is old, the official names are tried again
+    record = tmp_path / "bases" / "failed-pulls.json"
+    import json
+
+    old = {ref: when - bi.find.RETRY_PULL_AFTER - 1
+           for ref, when in json.loads(record.read_text()).items()}
+    record.write_text(json.dumps(old))
+    assert _offline_build(tmp_path)[0] == official

@@ -4,11 +4,17 @@ Order of :func:`find_base`: a configured reference; ``python:X.Y.Z-slim`` then
 ``python:X.Y-slim`` (in the engine, or pulled when a registry answers); then a base we
 bootstrapped (label ``io.jupyter-containerize.role=base``) for the kernel's minor, the one with
 the kernel's exact patch version first.
+
+A pull of an official name that failed (no registry answered, or none within
+:data:`PULL_TIMEOUT`) is not tried again for :data:`RETRY_PULL_AFTER` seconds, by any process:
+offline or behind a firewall that drops packets, every build would otherwise wait for both
+names first. A configured base is always pulled when the engine lacks it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -32,7 +38,7 @@ from .model import (
 )
 
 PULL_TIMEOUT = 20.0
-_PULL_FAILURES: dict[str, float] = {}
+RETRY_PULL_AFTER = 300.0
 
 
 def _probe_dir() -> Path:
@@ -103,10 +109,11 @@ def list_bases(client: Any) -> list[BaseImage]:
     return found
 
 
-def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT) -> Any:
-    """Pull ``reference`` if a registry answers within ``timeout``; None otherwise."""
-    failed = _PULL_FAILURES.get(reference)
-    if failed is not None and time.monotonic() - failed < 300:
+def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT,
+              remember: bool = False) -> Any:
+    """Pull ``reference`` if a registry answers within ``timeout``; None otherwise. With
+    ``remember``, a failure is recorded and a pull failed recently is not tried."""
+    if remember and _failed_recently(reference):
         return None
     result: dict[str, Any] = {}
 
@@ -120,9 +127,42 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT) -> Any
     thread.start()
     thread.join(timeout)
     if "image" not in result:
-        _PULL_FAILURES[reference] = time.monotonic()
+        if remember:
+            _record_failure(reference)
         return None
     return result["image"]
+
+
+def _failures_file() -> Path:
+    return _probe_dir() / "failed-pulls.json"
+
+
+def _failures() -> dict[str, float]:
+    try:
+        data = json.loads(_failures_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, (int, float))} \
+        if isinstance(data, dict) else {}
+
+
+def _failed_recently(reference: str) -> bool:
+    when = _failures().get(reference)
+    return when is not None and 0 <= time.time() - when < RETRY_PULL_AFTER
+
+
+def _record_failure(reference: str) -> None:
+    """Best effort: a cache that cannot be written only means the next build tries again."""
+    failures = {k: v for k, v in _failures().items() if time.time() - v < RETRY_PULL_AFTER}
+    failures[reference] = time.time()
+    path = _failures_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(failures, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        return
 
 
 def _local_or_pull(client: Any, reference: str, pull: bool, official: bool = False) -> Any:
@@ -132,7 +172,7 @@ def _local_or_pull(client: Any, reference: str, pull: bool, official: bool = Fal
     if official and image is not None and not (image.attrs.get("RepoDigests") or []):
         image = None
     if image is None and pull:
-        image = _try_pull(client, reference)
+        image = _try_pull(client, reference, remember=official)
     return image
 
 
