@@ -156,13 +156,14 @@ from jupyter_containerize.core.image import base
 
 class Images:
     pulls = []
+    said = sys.argv[2]
     def get(self, ref):
         raise docker.errors.ImageNotFound(ref)
     def list(self, filters=None):
         return []
     def pull(self, repository, tag):
         self.pulls.append(repository + ":" + tag)
-        raise docker.errors.APIError("dial tcp: lookup registry-1.docker.io: no such host")
+        raise docker.errors.APIError(self.said, explanation=self.said)
 
 class Client:
     images = Images()
@@ -174,13 +175,17 @@ except BaseImageError as exc:
 """
 
 
-def _offline_build(cache: Path, configured: str = "") -> tuple[list[str], str]:
+UNREACHABLE = "dial tcp: lookup registry-1.docker.io: no such host"
+
+
+def _offline_build(cache: Path, configured: str = "",
+                   said: str = UNREACHABLE) -> tuple[list[str], str]:
     import json
     import os
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", OFFLINE_BUILD, configured], check=True,
+    out = subprocess.run([sys.executable, "-c", OFFLINE_BUILD, configured, said], check=True,
                          capture_output=True, text=True,
                          env={**os.environ, "JUPYTER_CONTAINERIZE_CACHE_DIR": str(cache)})
     pulls, message = json.loads(out.stdout)
@@ -189,7 +194,8 @@ def _offline_build(cache: Path, configured: str = "") -> tuple[list[str], str]:
 
 def test_an_official_base_that_could_not_be_pulled_is_not_tried_again_by_the_next_build(
         tmp_path: Path) -> None:
-    official = ["python:3.12.1-slim", "python:3.12-slim"]
+    # the registry did not answer for the first name: the second is not asked for
+    official = ["python:3.12.1-slim"]
     assert _offline_build(tmp_path) == (official, "no base image for Python 3.12")
     assert _offline_build(tmp_path) == ([], "no base image for Python 3.12")
     # a base the user names is pulled whatever the record says
@@ -204,3 +210,10 @@ def test_an_official_base_that_could_not_be_pulled_is_not_tried_again_by_the_nex
            for ref, when in json.loads(record.read_text()).items()}
     record.write_text(json.dumps(old))
     assert _offline_build(tmp_path)[0] == official
+
+
+def test_a_registry_that_answers_is_asked_for_each_official_name(tmp_path: Path) -> None:
+    said = "manifest for python:3.12.1-slim not found: manifest unknown"
+    both = ["python:3.12.1-slim", "python:3.12-slim"]
+    assert _offline_build(tmp_path, said=said)[0] == both
+    assert _offline_build(tmp_path, said=said)[0] == []  # each recorded as failed

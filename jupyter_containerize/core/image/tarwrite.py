@@ -22,7 +22,7 @@ RECORD = 20 * BLOCK
 MAGIC = b"ustar\x0000"
 REG, SYMLINK, DIR, PAX = b"0", b"2", b"5", b"x"
 FLUSH_AT = 1 << 20
-# uname, gname, devmajor, devminor and prefix: always empty
+# uname, gname, devmajor, devminor and prefix (always empty), then the block's last 12 bytes
 _TAIL = bytes(32 + 32 + 8 + 8 + 155 + 12)
 
 

@@ -5,10 +5,11 @@ Order of :func:`find_base`: a configured reference; ``python:X.Y.Z-slim`` then
 bootstrapped (label ``io.jupyter-containerize.role=base``) for the kernel's minor, the one with
 the kernel's exact patch version first.
 
-A pull of an official name that failed (no registry answered, or none within
-:data:`PULL_TIMEOUT`) is not tried again for :data:`RETRY_PULL_AFTER` seconds, by any process:
-offline or behind a firewall that drops packets, every build would otherwise wait for both
-names first. A configured base is always pulled when the engine lacks it.
+A pull of an official name that failed is not tried again for :data:`RETRY_PULL_AFTER`
+seconds, by any process, nor is any name of a registry that did not answer (or not within
+:data:`PULL_TIMEOUT`): offline or behind a firewall that drops packets, every build would
+otherwise wait for both names first. A configured base is always pulled when the engine lacks
+it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Optional
 from ... import labels
 from ...engine import images
 from ...errors import BaseImageError, ContainerizeError
+from ...oci.reference import INDEX_NAME, classify, host_of
 from ...paths import cache_dir
 from .model import (
     BASE_REPOSITORY,
@@ -113,7 +115,8 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT,
               remember: bool = False) -> Any:
     """Pull ``reference`` if a registry answers within ``timeout``; None otherwise. With
     ``remember``, a failure is recorded and a pull failed recently is not tried."""
-    if remember and _failed_recently(reference):
+    registry = f"registry {host_of(reference) or INDEX_NAME}"
+    if remember and (_failed_recently(reference) or _failed_recently(registry)):
         return None
     result: dict[str, Any] = {}
 
@@ -127,8 +130,11 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT,
     thread.start()
     thread.join(timeout)
     if "image" not in result:
-        if remember:
-            _record_failure(reference)
+        if remember:  # a registry that did not answer is not asked for the next name either
+            error = result.get("error")
+            unreachable = error is None or classify(str(error), registry).message.startswith(
+                "cannot reach")
+            _record_failure(reference, *([registry] if unreachable else []))
         return None
     return result["image"]
 
@@ -151,10 +157,10 @@ def _failed_recently(reference: str) -> bool:
     return when is not None and 0 <= time.time() - when < RETRY_PULL_AFTER
 
 
-def _record_failure(reference: str) -> None:
+def _record_failure(*keys: str) -> None:
     """Best effort: a cache that cannot be written only means the next build tries again."""
     failures = {k: v for k, v in _failures().items() if time.time() - v < RETRY_PULL_AFTER}
-    failures[reference] = time.time()
+    failures.update((key, time.time()) for key in keys)
     path = _failures_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
