@@ -67,15 +67,15 @@ def engine_or_skip() -> object:
         pytest.skip(f"no Docker engine answers: {exc.one_line()}")
 
 
+def pyproject(name: str, version: str) -> str:
+    """The pyproject.toml of a minimal local project built with setuptools."""
+    return ('[build-system]\nrequires = ["setuptools>=61"]\n'
+            'build-backend = "setuptools.build_meta"\n'
+            f'[project]\nname = "{name}"\nversion = "{version}"\n')
+
+
 # a local project the tests install editable into a kernel's environment
-LOCAL_PYPROJECT = """
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "teamhelpers"
-version = "0.3.1"
-"""
+LOCAL_PYPROJECT = pyproject("teamhelpers", "0.3.1")
 
 # the variables that select an engine, as the docker CLI reads them
 ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_TLS",

@@ -10,19 +10,12 @@ from pathlib import Path
 
 import pytest
 from helpers import assert_one_line_error, cli, make_venv, notebook
+from jc_support import pyproject
 
 from jupyter_containerize.core.engine import client as engine
 
 pytestmark = pytest.mark.engine
 
-PYPROJECT = """
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "teamviewer"
-version = "0.1.0"
-"""
 # the module loads the X11 client library, as plotting and GUI packages do
 MODULE = "import ctypes\n_X11 = ctypes.CDLL('libX11.so.6')\n\ndef shown():\n    return 'ok'\n"
 
@@ -34,7 +27,7 @@ def needs_x11(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("import-check")
     src = root / "teamviewer_src"
     (src / "teamviewer").mkdir(parents=True)
-    (src / "pyproject.toml").write_text(PYPROJECT)
+    (src / "pyproject.toml").write_text(pyproject("teamviewer", "0.1.0"))
     (src / "teamviewer" / "__init__.py").write_text(MODULE)
     python = make_venv(root / "venv", sys.executable, str(src))
     nb = notebook(root / "project" / "viewer.ipynb", "import teamviewer\nteamviewer.shown()")
