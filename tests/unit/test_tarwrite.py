@@ -3,6 +3,7 @@ layer's diff ID does not depend on which writer (or Python version) made it."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_a_layer_is_byte_for_byte_the_tar_the_standard_library_writes(
     theirs = tarfile_layer(entries, tmp_path / "theirs.tar", mtime)
     assert (tmp_path / "ours.tar").read_bytes() == theirs
     assert ours.size == len(theirs)
-    assert ours.diff_id == "sha256:" + __import__("hashlib").sha256(theirs).hexdigest()
+    assert ours.diff_id == "sha256:" + hashlib.sha256(theirs).hexdigest()
 
 
 def test_a_layer_reads_back_with_every_name_target_owner_and_content(tmp_path: Path) -> None:

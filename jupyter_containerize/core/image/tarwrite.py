@@ -97,17 +97,24 @@ class TarWriter:
         self.size = 0
         self._buffer = bytearray()
 
-    def _write(self, data: bytes | bytearray | memoryview) -> None:
+    def _write(self, data: bytes | bytearray) -> None:
+        if len(data) >= FLUSH_AT:  # a large file's chunk goes out as it is, not copied
+            self._flush()
+            self._out(data)
+            return
         self._buffer += data
         if len(self._buffer) >= FLUSH_AT:
             self._flush()
 
     def _flush(self) -> None:
         if self._buffer:
-            self.hash.update(self._buffer)
-            self.fh.write(self._buffer)
-            self.size += len(self._buffer)
+            self._out(self._buffer)
             self._buffer = bytearray()
+
+    def _out(self, data: bytes | bytearray) -> None:
+        self.hash.update(data)
+        self.fh.write(data)
+        self.size += len(data)
 
     def directory(self, name: str, mode: int, owner: tuple[int, int], mtime: int) -> None:
         self._write(header(name, DIR, mode=mode, owner=owner, mtime=mtime))

@@ -51,11 +51,17 @@ def login_hint(host: str) -> str:
     return f"run `jupyter containerize login {host}`"
 
 
+def unreachable(text: str) -> bool:
+    """Whether what an engine or registry said means the registry did not answer."""
+    low = text.lower()
+    return any(s in low for s in ("connection refused", "no such host", "connection reset",
+                                  "i/o timeout", "dial tcp", "max retries exceeded"))
+
+
 def classify(text: str, host: str, ref: str = "") -> ContainerizeError:
     """One error with its fix from what an engine or registry said."""
     low = text.lower()
-    if any(s in low for s in ("connection refused", "no such host", "connection reset",
-                              "i/o timeout", "dial tcp", "max retries exceeded")):
+    if unreachable(text):
         return RegistryError(f"cannot reach the registry at {host}",
                              hint=f"is the registry running at {host}?")
     if "unauthorized" in low or "authentication required" in low or "incorrect username" in low \

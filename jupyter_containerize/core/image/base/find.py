@@ -24,7 +24,7 @@ from typing import Any, Optional
 from ... import labels
 from ...engine import images
 from ...errors import BaseImageError, ContainerizeError
-from ...oci.reference import INDEX_NAME, classify, host_of
+from ...oci.reference import INDEX_NAME, host_of, unreachable
 from ...paths import cache_dir
 from .model import (
     BASE_REPOSITORY,
@@ -116,7 +116,7 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT,
     """Pull ``reference`` if a registry answers within ``timeout``; None otherwise. With
     ``remember``, a failure is recorded and a pull failed recently is not tried."""
     registry = f"registry {host_of(reference) or INDEX_NAME}"
-    if remember and (_failed_recently(reference) or _failed_recently(registry)):
+    if remember and _failed_recently(reference, registry):
         return None
     result: dict[str, Any] = {}
 
@@ -132,9 +132,8 @@ def _try_pull(client: Any, reference: str, timeout: float = PULL_TIMEOUT,
     if "image" not in result:
         if remember:  # a registry that did not answer is not asked for the next name either
             error = result.get("error")
-            unreachable = error is None or classify(str(error), registry).message.startswith(
-                "cannot reach")
-            _record_failure(reference, *([registry] if unreachable else []))
+            silent = error is None or unreachable(str(error))
+            _record_failure(reference, *([registry] if silent else []))
         return None
     return result["image"]
 
@@ -152,15 +151,16 @@ def _failures() -> dict[str, float]:
         if isinstance(data, dict) else {}
 
 
-def _failed_recently(reference: str) -> bool:
-    when = _failures().get(reference)
-    return when is not None and 0 <= time.time() - when < RETRY_PULL_AFTER
+def _failed_recently(*keys: str) -> bool:
+    failures, now = _failures(), time.time()
+    return any(0 <= now - failures[k] < RETRY_PULL_AFTER for k in keys if k in failures)
 
 
 def _record_failure(*keys: str) -> None:
     """Best effort: a cache that cannot be written only means the next build tries again."""
-    failures = {k: v for k, v in _failures().items() if time.time() - v < RETRY_PULL_AFTER}
-    failures.update((key, time.time()) for key in keys)
+    now = time.time()
+    failures = {k: v for k, v in _failures().items() if now - v < RETRY_PULL_AFTER}
+    failures.update((key, now) for key in keys)
     path = _failures_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
