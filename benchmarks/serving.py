@@ -1,7 +1,7 @@
 """Serving benchmark: our serving image against MLflow's container.
 
     .venv/bin/python benchmarks/serving.py            # full: 20 s per load point
-    .venv/bin/python benchmarks/serving.py --quick    # CI: every step once, 3 s per point
+    .venv/bin/python benchmarks/serving.py --quick    # CI: every step once, 1 s per point
 
 Same model file (RandomForest, 50 trees, 20 features, saved with joblib by the example's
 kernel), same load generator (Debian's ``wrk`` posting JSON from a pool of different 1-row and
@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -72,7 +73,13 @@ def prepare(work: Path, python: Path) -> dict[str, object]:
 
 
 def ours_image(model: Path, notebook: Path, log: list[str]) -> dict[str, object]:
-    """Our serving image, made by the CLI as a user would; the deployment it starts is stopped."""
+    """Our serving image, made by the CLI as a user would; the deployment it starts is stopped.
+    The notebook's folder is copied first: a build writes its lock beside the notebook."""
+    project = WORK / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(notebook.parent, project,
+                    ignore=shutil.ignore_patterns("model*", "*.run.json", ".ipynb_checkpoints"))
+    notebook = project / notebook.name
     done = run([str(JUPYTER), "containerize", "serve", str(model), "--notebook", str(notebook),
                 "--name", "bench-serving", "--json"], cwd=notebook.parent, timeout=3600).check()
     result = _last_json(done.stdout)
@@ -106,7 +113,7 @@ def measure(side: str, ref: str, facts: dict, quick: bool, log: list[str]) -> di
     try:
         time.sleep(2)
         out["idle_memory_mib"] = load.memory_mib(container)
-        duration = 3 if quick else 20
+        duration = 1 if quick else 20
         load.wrk(port, WORK / "rows1.jsonl", 16, 1 if quick else 3)  # warm-up, not counted
         for rows in (1, 100):
             for conns in (1, 16):
